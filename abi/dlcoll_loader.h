@@ -36,9 +36,29 @@ typedef struct dlcoll_loader {
 /* Size of the 1.0 struct: every entry a 1.0 host may call. */
 #define DLCOLL_PLUGIN_V1_0_SIZE (offsetof(dlcoll_plugin_v1_t, finalize) + sizeof(void (*)(void)))
 
+/* Append s to buf (capacity cap, *used bytes so far), truncating; keeps NUL. */
+static inline void dlcoll_loader_append_(char *buf, size_t cap, size_t *used, const char *s)
+{
+    size_t n = strlen(s);
+    if (*used + 1 >= cap)
+        return;
+    if (n > cap - 1 - *used)
+        n = cap - 1 - *used;
+    memcpy(buf + *used, s, n);
+    *used += n;
+    buf[*used] = '\0';
+}
+
 static inline int dlcoll_loader_fail_(dlcoll_loader_t *ld, const char *why)
 {
-    snprintf(ld->error, sizeof ld->error, "dlcoll loader: %s: %s", ld->path, why);
+    /* "dlcoll loader: <path>: <why>", built by hand: snprintf of two bounded
+     * arrays into one trips -Wformat-truncation in hosts built with -Werror. */
+    size_t used = 0;
+    ld->error[0] = '\0';
+    dlcoll_loader_append_(ld->error, sizeof ld->error, &used, "dlcoll loader: ");
+    dlcoll_loader_append_(ld->error, sizeof ld->error, &used, ld->path);
+    dlcoll_loader_append_(ld->error, sizeof ld->error, &used, ": ");
+    dlcoll_loader_append_(ld->error, sizeof ld->error, &used, why);
     if (ld->handle)
         dlclose(ld->handle);
     ld->handle = NULL;
@@ -46,27 +66,50 @@ static inline int dlcoll_loader_fail_(dlcoll_loader_t *ld, const char *why)
     return -1;
 }
 
-/* Check an entry struct without loading anything (also used by tests). */
+/* Check an entry struct without loading anything (also used by tests).  ld
+ * must come from dlcoll_load() or be zeroed (memset) first. */
 static inline int dlcoll_loader_check(dlcoll_loader_t *ld, const dlcoll_plugin_v1_t *p)
 {
     char why[512];
+    if (!p)
+        return dlcoll_loader_fail_(ld, "plugin entry struct is NULL");
+    /* The header fields never move, so they can be read in any version. */
+    const char *name = p->name ? p->name : "?";
     if (p->abi_major != DLCOLL_ABI_MAJOR) {
         snprintf(why, sizeof why,
                  "plugin \"%s\" implements ABI %u.%u, this host needs ABI major %d (%d.%d)",
-                 p->name ? p->name : "?", (unsigned)p->abi_major, (unsigned)p->abi_minor,
+                 name, (unsigned)p->abi_major, (unsigned)p->abi_minor,
                  DLCOLL_ABI_MAJOR, DLCOLL_ABI_MAJOR, DLCOLL_ABI_MINOR);
         return dlcoll_loader_fail_(ld, why);
     }
     if (p->struct_size < DLCOLL_PLUGIN_V1_0_SIZE) {
-        snprintf(why, sizeof why, "plugin entry struct is %zu bytes, ABI 1.0 needs at least %zu",
-                 p->struct_size, (size_t)DLCOLL_PLUGIN_V1_0_SIZE);
+        snprintf(why, sizeof why,
+                 "plugin \"%s\" (ABI %u.%u) has a %zu-byte entry struct, this host (ABI %d.%d) "
+                 "needs at least %zu bytes for the ABI 1.0 entries",
+                 name, (unsigned)p->abi_major, (unsigned)p->abi_minor, p->struct_size,
+                 DLCOLL_ABI_MAJOR, DLCOLL_ABI_MINOR, (size_t)DLCOLL_PLUGIN_V1_0_SIZE);
         return dlcoll_loader_fail_(ld, why);
     }
-    if (!p->status_string || !p->last_error || !p->init || !p->comm_rank || !p->comm_size ||
-        !p->group_create || !p->group_split || !p->group_destroy || !p->allgather ||
-        !p->allgather_list || !p->barrier || !p->test || !p->wait || !p->request_free ||
-        !p->request_error || !p->abort || !p->finalize)
-        return dlcoll_loader_fail_(ld, "plugin entry struct has a NULL ABI 1.0 entry");
+    /* Every 1.0 entry, by name, so the message can say which one is missing. */
+    const struct { const char *name; int present; } entries[] = {
+        {"status_string", p->status_string != NULL}, {"last_error", p->last_error != NULL},
+        {"init", p->init != NULL},                   {"comm_rank", p->comm_rank != NULL},
+        {"comm_size", p->comm_size != NULL},         {"group_create", p->group_create != NULL},
+        {"group_split", p->group_split != NULL},     {"group_destroy", p->group_destroy != NULL},
+        {"allgather", p->allgather != NULL},         {"allgather_list", p->allgather_list != NULL},
+        {"barrier", p->barrier != NULL},             {"test", p->test != NULL},
+        {"wait", p->wait != NULL},                   {"request_free", p->request_free != NULL},
+        {"request_error", p->request_error != NULL}, {"abort", p->abort != NULL},
+        {"finalize", p->finalize != NULL},
+    };
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
+        if (!entries[i].present) {
+            snprintf(why, sizeof why,
+                     "plugin \"%s\" (ABI %u.%u) has a NULL ABI 1.0 entry: %s", name,
+                     (unsigned)p->abi_major, (unsigned)p->abi_minor, entries[i].name);
+            return dlcoll_loader_fail_(ld, why);
+        }
+    }
     ld->plugin = p;
     return 0;
 }
