@@ -1,0 +1,72 @@
+/*
+ * algo.h -- collective algorithms and the validated plans they execute.
+ *
+ * The allgather entry points (allgather.c) validate their tensors into a
+ * dlc_ag_plan: N destination blocks of `bytes` bytes each, block i being
+ * logical bytes [off, off + bytes) of one output tensor.  An algorithm from
+ * the table turns a plan into request state and dlc_op_ops.  The algorithm is
+ * chosen per call (DLCOLL_ALGO, default "ring").
+ */
+#ifndef DLC_ALGO_H
+#define DLC_ALGO_H
+
+#include "request.h"
+#include "tensor.h"
+
+typedef struct dlc_ag_plan {
+    int n, rank;            /* communicator size and this rank */
+    size_t bytes;           /* per-rank bytes */
+    DLDataType dtype;
+    dlc_tensor input;
+    dlc_tensor *outs;       /* 1 (single output) or n (list), malloc'd */
+    int n_outs;
+    int in_place;           /* the input is already block[rank] */
+} dlc_ag_plan;
+
+/* Where block i lives. */
+static inline const dlc_tensor *dlc_ag_block(const dlc_ag_plan *p, int i, size_t *off)
+{
+    if (p->n_outs == 1) {
+        *off = (size_t)i * p->bytes;
+        return &p->outs[0];
+    }
+    *off = 0;
+    return &p->outs[i];
+}
+
+void dlc_ag_plan_free(dlc_ag_plan *p);
+
+/* The CQ data word this rank sends with every message of an allgather-like op. */
+uint64_t dlc_ag_cqdata(unsigned op_kind, const dlc_ag_plan *p);
+
+typedef struct dlc_ag_algo {
+    const char *name;
+    /* Build the state for plan (taking it over, also on failure) and say how
+     * many transfer slots the request needs. */
+    dlcoll_status_t (*prepare)(dlc_ag_plan *plan, void **state, int *n_slots, dlc_err *err);
+    const dlc_op_ops *ops;
+} dlc_ag_algo;
+
+/* The allgather algorithm named name (NULL/"" = default), or an
+ * INVALID_ARGUMENT error listing the known ones. */
+dlcoll_status_t dlc_ag_algo_find(const char *name, const dlc_ag_algo **out, dlc_err *err);
+
+/* allgather_ring.c */
+extern const dlc_ag_algo dlc_ag_ring;
+
+/* barrier.c: state for a dissemination barrier on c. */
+dlcoll_status_t dlc_barrier_prepare(dlcoll_comm *c, void **state, int *n_slots, dlc_err *err);
+extern const dlc_op_ops dlc_barrier_ops;
+
+/* allgather.c: start an allgather-like op of kind op_kind on c (used by
+ * group_split with DLC_OP_SPLIT); the plan is taken over. */
+dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const char *op_name,
+                                     dlc_ag_plan *plan, dlcoll_request **out, dlc_err *err);
+
+/* allgather.c: validate into a plan. */
+dlcoll_status_t dlc_ag_plan_single(const dlcoll_comm *c, const DLTensor *in, const DLTensor *out,
+                                   dlc_ag_plan *p, dlc_err *err);
+dlcoll_status_t dlc_ag_plan_list(const dlcoll_comm *c, const DLTensor *in, DLTensor *const *outs,
+                                 int n_outs, dlc_ag_plan *p, dlc_err *err);
+
+#endif

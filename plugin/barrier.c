@@ -1,0 +1,143 @@
+/*
+ * barrier.c -- the dissemination barrier.
+ *
+ * ceil(log2 N) rounds; in round k rank r sends an empty message to
+ * r + 2^k and receives one from r - 2^k (mod N), and may send round k only
+ * after round k-1's message arrived.  After the last round every rank has
+ * heard, directly or through others, from every rank.  The messages carry
+ * DLC_OP_BARRIER in their CQ data, so a peer that called another operation
+ * is reported as an ordering mismatch.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo.h"
+
+typedef struct barrier_state {
+    int n, rank, rounds;
+    int next_send;       /* next round whose send is not yet posted */
+    int recvs_handled, sends_handled;
+    uint64_t cqdata;
+    uint8_t empty;       /* target of the zero-byte iov */
+    struct iovec iov;
+} barrier_state;
+
+static int mod(int a, int n)
+{
+    return ((a % n) + n) % n;
+}
+
+dlcoll_status_t dlc_barrier_prepare(dlcoll_comm *c, void **state, int *n_slots, dlc_err *err)
+{
+    barrier_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
+    s->n = c->size;
+    s->rank = c->rank;
+    while ((1 << s->rounds) < s->n)
+        s->rounds++;
+    if (s->rounds > (int)DLC_STEP_MAX) {
+        free(s);
+        return dlc_fail(err, DLCOLL_ERR_INTERNAL, "barrier: too many rounds");
+    }
+    s->cqdata = dlc_cqdata_make(DLC_OP_BARRIER, 0, 0, 0);
+    s->iov.iov_base = &s->empty;
+    s->iov.iov_len = 0;
+    *state = s;
+    *n_slots = 2 * s->rounds; /* receives of rounds 0..K-1, then their sends */
+    return DLCOLL_SUCCESS;
+}
+
+static dlcoll_status_t barrier_start(dlcoll_request *r, dlc_err *err)
+{
+    return DLCOLL_SUCCESS;
+}
+
+static dlcoll_status_t barrier_advance(dlcoll_request *r, int *progressed, dlc_err *err)
+{
+    barrier_state *s = r->state;
+    int k_max = s->rounds;
+    const int *members = r->comm->members;
+
+    for (int k = 0; k < k_max; k++) {
+        dlc_slot *sl = &r->slots[k];
+        if (sl->posted)
+            continue;
+        int from = members[mod(s->rank - (1 << k), s->n)];
+        dlcoll_status_t st = dlc_slot_recv(r, k, from, &s->iov, 1, (uint32_t)k, err);
+        if (st == DLCOLL_IN_PROGRESS)
+            break;
+        if (st != DLCOLL_SUCCESS)
+            return st;
+        *progressed = 1;
+    }
+    for (int k = 0; k < k_max; k++) {
+        dlc_slot *sl = &r->slots[k];
+        if (!dlc_slot_ready(sl))
+            continue;
+        dlcoll_status_t st = dlc_slot_check_recv(r, sl, 0, s->cqdata, err);
+        if (st != DLCOLL_SUCCESS)
+            return st;
+        s->recvs_handled++;
+        *progressed = 1;
+    }
+    while (s->next_send < k_max) {
+        int k = s->next_send;
+        if (k > 0 && !r->slots[k - 1].handled)
+            break;
+        int to = members[mod(s->rank + (1 << k), s->n)];
+        dlcoll_status_t st = dlc_slot_send(r, k_max + k, to, &s->iov, 1, (uint32_t)k, s->cqdata, err);
+        if (st == DLCOLL_IN_PROGRESS)
+            break;
+        if (st != DLCOLL_SUCCESS)
+            return st;
+        s->next_send++;
+        *progressed = 1;
+    }
+    for (int k = 0; k < s->next_send; k++) {
+        dlc_slot *sl = &r->slots[k_max + k];
+        if (!dlc_slot_ready(sl))
+            continue;
+        dlcoll_status_t st = dlc_slot_check_send(r, sl, err);
+        if (st != DLCOLL_SUCCESS)
+            return st;
+        s->sends_handled++;
+        *progressed = 1;
+    }
+    if (s->recvs_handled == k_max && s->sends_handled == k_max)
+        return DLCOLL_SUCCESS;
+    return DLCOLL_IN_PROGRESS;
+}
+
+static int barrier_blocker(const dlcoll_request *r, char *what, size_t cap)
+{
+    const barrier_state *s = r->state;
+    if (!r->comm)
+        return -1;
+    for (int k = 0; k < s->rounds; k++) {
+        if (!r->slots[k].handled) {
+            snprintf(what, cap, "barrier round %d of %d", k + 1, s->rounds);
+            return r->comm->members[mod(s->rank - (1 << k), s->n)];
+        }
+    }
+    for (int k = 0; k < s->rounds; k++) {
+        if (!r->slots[s->rounds + k].handled) {
+            snprintf(what, cap, "barrier round %d of %d, sending", k + 1, s->rounds);
+            return r->comm->members[mod(s->rank + (1 << k), s->n)];
+        }
+    }
+    return -1;
+}
+
+static void barrier_destroy(void *state)
+{
+    free(state);
+}
+
+const dlc_op_ops dlc_barrier_ops = {
+    .start = barrier_start,
+    .advance = barrier_advance,
+    .blocker = barrier_blocker,
+    .destroy = barrier_destroy,
+};

@@ -1,0 +1,186 @@
+/*
+ * progress.c -- the progress engine: one pass advances everything.
+ *
+ * Any call that makes progress (test, wait, a blocking collective) runs
+ * passes over the whole world: read completions, handle notices, check the
+ * local peers' liveness, and advance the running request of every
+ * communicator.  So a thread waiting on one group's request also moves the
+ * others', and requests waited for out of order never deadlock.
+ *
+ * Waiting is gentle on the CPU (several ranks may share a core): after a few
+ * idle passes the waiter yields, then sleeps in the transport's wait object
+ * for a short while.  The world lock is dropped between passes so other
+ * threads can get in.
+ */
+#include <sched.h>
+#include <stdio.h>
+
+#include "comm.h"
+#include "request.h"
+
+#define SPIN_PASSES 16          /* idle passes before yielding the CPU */
+#define YIELD_PASSES 128        /* idle passes before sleeping in the transport */
+#define IDLE_WAIT_US 250        /* one sleep in the transport's wait object */
+#define LIVENESS_PERIOD_NS (100 * DLC_MS_NS)
+#define DEAD_GRACE_NS (200 * DLC_MS_NS) /* no progress this long with a member gone: fail */
+
+/* Describe what r waits for: "rank P (what)" or just "(what)". */
+static void describe_blocker(const dlcoll_request *r, char *buf, size_t cap)
+{
+    char what[160] = "";
+    int p = -1;
+    if (r->phase == DLC_REQ_RUNNING && r->ops->blocker)
+        p = r->ops->blocker(r, what, sizeof what);
+    else if (r->phase == DLC_REQ_QUEUED)
+        snprintf(what, sizeof what, "an earlier operation on the communicator");
+    if (p >= 0)
+        snprintf(buf, cap, "rank %d (%s)", p, what);
+    else
+        snprintf(buf, cap, "%s", what[0] ? what : "the other ranks");
+}
+
+/* Advance c's FIFO: start the head when it is queued, advance it, and go on
+ * to the next when it completes.  Returns non-zero when anything happened. */
+static int advance_comm(dlcoll_comm *c, uint64_t now)
+{
+    int activity = 0;
+    while (c->head) {
+        dlcoll_request *r = c->head;
+        if (dlc_comm_is_aborted(c)) {
+            dlc_comm_fail(c, DLCOLL_ERR_ABORTED, "aborted by the application", 1);
+            return 1;
+        }
+        if (c->pending && r->seq >= c->pending_seq) {
+            dlc_comm_fail(c, c->pending_status, c->pending_cause, 0);
+            return 1;
+        }
+        dlc_err err;
+        dlc_err_clear(&err);
+        int progressed = 0;
+        dlcoll_status_t st = DLCOLL_SUCCESS;
+        if (r->phase == DLC_REQ_QUEUED) {
+            r->phase = DLC_REQ_RUNNING;
+            r->last_progress_ns = now;
+            progressed = 1;
+            st = r->ops->start(r, &err);
+        }
+        if (st == DLCOLL_SUCCESS || st == DLCOLL_IN_PROGRESS)
+            st = r->ops->advance(r, &progressed, &err);
+        if (progressed) {
+            r->last_progress_ns = now;
+            activity = 1;
+        }
+        if (st == DLCOLL_SUCCESS) {
+            dlc_request_finish(r, DLCOLL_SUCCESS, NULL);
+            activity = 1;
+            continue;
+        }
+        if (st != DLCOLL_IN_PROGRESS) {
+            dlc_comm_fail(c, st, err.msg[0] ? err.msg : dlc_status_string(st), 1);
+            return 1;
+        }
+
+        /* Stalled: time out, or find the peer that is gone. */
+        uint64_t idle = now > r->last_progress_ns ? now - r->last_progress_ns : 0;
+        if (idle >= (uint64_t)c->timeout_ms * DLC_MS_NS) {
+            char what[256], cause[512];
+            describe_blocker(r, what, sizeof what);
+            snprintf(cause, sizeof cause, "timed out after %d ms waiting for %s", c->timeout_ms,
+                     what);
+            dlc_comm_fail(c, DLCOLL_ERR_TIMEOUT, cause, 1);
+            return 1;
+        }
+        if (idle >= DEAD_GRACE_NS) {
+            char what[160];
+            int p = r->ops->blocker ? r->ops->blocker(r, what, sizeof what) : -1;
+            int dead = dlc_liveness_dead_member(c, p);
+            if (dead >= 0) {
+                char peer[256], cause[512];
+                snprintf(cause, sizeof cause, "%s exited",
+                         dlc_peer_desc(c->w, dead, peer, sizeof peer));
+                dlc_comm_fail(c, DLCOLL_ERR_PEER_FAILURE, cause, 1);
+                return 1;
+            }
+        }
+        break;
+    }
+    return activity;
+}
+
+int dlc_progress_pass(dlc_world *w)
+{
+    int activity = 0;
+    dlc_err err;
+    dlc_err_clear(&err);
+    int n = dlc_transport_progress(w->tp, &err);
+    if (n < 0) {
+        /* The completion queue itself broke: nothing can complete any more. */
+        for (int i = 0; i < w->n_comms; i++)
+            if (w->comms[i]->head)
+                dlc_comm_fail(w->comms[i], err.status, err.msg, 0);
+        activity = 1;
+    } else if (n > 0) {
+        activity = 1;
+    }
+    if (dlc_notice_poll(w))
+        activity = 1;
+
+    uint64_t now = dlc_now_ns();
+    if (now >= w->next_liveness_ns) {
+        w->next_liveness_ns = now + LIVENESS_PERIOD_NS;
+        dlc_liveness_scan(w, now);
+    }
+    for (int i = 0; i < w->n_comms; i++)
+        activity |= advance_comm(w->comms[i], now);
+    if (w->zombies)
+        dlc_request_reap(w, 0);
+    return activity;
+}
+
+dlcoll_status_t dlc_progress_wait(dlcoll_request *r, int timeout_ms)
+{
+    dlc_world *w = r->w;
+    uint64_t deadline = dlc_now_ns() + (timeout_ms > 0 ? (uint64_t)timeout_ms * DLC_MS_NS : 0);
+    unsigned idle = 0;
+    for (;;) {
+        int activity = dlc_progress_pass(w);
+        if (r->phase == DLC_REQ_DONE)
+            return r->status;
+        if (timeout_ms >= 0 && dlc_now_ns() >= deadline) {
+            /* The ABI: a wait that times out fails the operation and the comm. */
+            dlcoll_comm *c = r->comm;
+            char what[256], cause[512];
+            describe_blocker(c->head ? c->head : r, what, sizeof what);
+            snprintf(cause, sizeof cause, "wait timed out after %d ms waiting for %s", timeout_ms,
+                     what);
+            dlc_comm_fail(c, DLCOLL_ERR_TIMEOUT, cause, 1);
+            return r->status;
+        }
+        idle = activity ? 0 : idle + 1;
+        if (idle > YIELD_PASSES)
+            dlc_transport_wait(w->tp, IDLE_WAIT_US);
+        pthread_mutex_unlock(&w->lock);
+        if (idle > SPIN_PASSES)
+            sched_yield();
+        pthread_mutex_lock(&w->lock);
+    }
+}
+
+void dlc_progress_drain(dlcoll_comm *c, int timeout_ms)
+{
+    dlc_world *w = c->w;
+    uint64_t end = dlc_now_ns() + (uint64_t)timeout_ms * DLC_MS_NS;
+    for (;;) {
+        int busy = 0;
+        for (dlcoll_request *r = c->head; r && !busy; r = r->fifo_next)
+            busy = dlc_request_busy(r, 1);
+        if (!busy || dlc_now_ns() >= end)
+            return;
+        dlc_err err;
+        int n = dlc_transport_progress(w->tp, &err);
+        if (n < 0)
+            return;
+        if (n == 0)
+            dlc_transport_wait(w->tp, 100);
+    }
+}

@@ -1,0 +1,29 @@
+/*
+ * udp.c -- the UDP provider under the RxD utility ("udp;ofi_rxd").
+ * Slow; used only when requested (DLCOLL_PROVIDER=udp).
+ */
+#include <rdma/fabric.h>
+#include <rdma/fi_domain.h>
+#include "provider.h"
+#include "provider_env.h"
+
+static void udp_tune_hints(struct fi_info *hints, const char *iface)
+{
+    (void)iface;
+    hints->domain_attr->mr_mode = FI_MR_VIRT_ADDR | FI_MR_ALLOCATED;
+}
+
+static void udp_setup_env(const char *iface)
+{
+    dlc_provider_set_iface_env("FI_UDP_IFACE", iface);
+}
+
+const dlc_provider dlc_provider_udp = {
+    .name = "udp",
+    .fi_name = "udp;ofi_rxd",
+    .intra_host_only = 0,
+    .uses_ip_iface = 1,
+    .auto_rank = 0,     /* never automatic */
+    .tune_hints = udp_tune_hints,
+    .setup_env = udp_setup_env,
+};
