@@ -56,6 +56,8 @@
 _Static_assert(sizeof(((dlc_xfer *)0)->fi_ctx) >= sizeof(struct fi_context2),
                "dlc_xfer.fi_ctx must hold a struct fi_context2");
 _Static_assert(offsetof(dlc_xfer, fi_ctx) == 0, "dlc_xfer.fi_ctx must be the first member");
+_Static_assert(_Alignof(dlc_xfer) >= _Alignof(struct fi_context2),
+               "dlc_xfer must be aligned for struct fi_context2");
 
 #define DLC_FI_VERSION FI_VERSION(1, 9) /* FI_CONTEXT2, tagged CQ data, FI_MR_* bits */
 #define DLC_IOV_CAP 16                  /* most iov entries one message may carry */
