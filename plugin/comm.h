@@ -36,6 +36,7 @@
 #define DLC_MSG_MAX 1024         /* a composed message: prefix + (forwarded) cause */
 #define DLC_NOTICE_SLOTS 4       /* NOTICE receives kept posted per world */
 #define DLC_NOTICE_MSG_MAX 400   /* text carried by one NOTICE */
+#define DLC_NOTICE_ORPHANS 8     /* notices kept for groups this rank has not created yet */
 #define DLC_COMM_NAME_MAX 64
 #define DLC_WORLD_COMM_ID 1u
 #define DLC_COMM_COUNTER_MAX 1023u /* ids per rank: ((rank + 1) << 10) | 1..1023 */
@@ -104,6 +105,7 @@ struct dlc_world {
 
     pthread_mutex_t lock;
     int lock_ready;
+    int waiters;                     /* threads inside dlc_progress_wait() */
     int rank, size;                  /* world rank and size */
     dlc_host_rec *hosts;             /* [size], from the store */
     uint64_t *dead_ns;               /* [size]: when liveness found the rank gone, 0 = alive */
@@ -122,6 +124,8 @@ struct dlc_world {
 
     dlc_notice_in notice_in[DLC_NOTICE_SLOTS];
     int notice_stopped;              /* finalize: do not repost the receives */
+    dlc_notice_msg orphans[DLC_NOTICE_ORPHANS]; /* notices for comms not created here yet */
+    int n_orphans, next_orphan;
     dlc_notice_out *notice_out;
     dlc_grp_count *grp_counts;
 };
@@ -237,6 +241,8 @@ dlcoll_status_t dlc_notice_start(dlc_world *w, dlc_err *err);
 /* Handle received notices (and retire sent ones). Returns non-zero when any arrived. */
 int dlc_notice_poll(dlc_world *w);
 void dlc_notice_send(dlcoll_comm *c, uint32_t seq, dlcoll_status_t status, const char *msg);
+/* A group was just created here: apply notices that arrived for it before. */
+void dlc_notice_adopt(dlcoll_comm *c);
 /* Cancel the receives and wait (bounded) for them; before closing the transport. */
 void dlc_notice_stop(dlc_world *w);
 /* Free what is left; after the transport is closed. */

@@ -240,6 +240,7 @@ dlcoll_status_t dlc_api_group_create(dlcoll_comm *parent, const int *ranks, int 
     if (st != DLCOLL_SUCCESS)
         goto fail;
     g->timeout_ms = parent->timeout_ms;
+    dlc_notice_adopt(g);
     DLC_INFO(&w->lg, "group '%s' (id %" PRIu32 "): rank %d of %d", name, id, me, n);
     *out = g;
     pthread_mutex_unlock(&w->lock);
@@ -377,6 +378,7 @@ dlcoll_status_t dlc_api_group_split(dlcoll_comm *parent, int color, int key, dlc
     if (st != DLCOLL_SUCCESS)
         goto fail;
     g->timeout_ms = parent->timeout_ms;
+    dlc_notice_adopt(g);
     DLC_INFO(&w->lg, "group '%s' (id %" PRIu32 "): rank %d of %d", name, gid, my_index, m);
     *out = g;
     goto out;

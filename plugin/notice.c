@@ -7,8 +7,9 @@
  * comm id, the op's sequence number, its status and message to every other
  * member.  Each world keeps DLC_NOTICE_SLOTS receives for notices from any
  * source posted at all times; a received notice fails the communicator it
- * names (if this rank has it) with "rank P reported: <P's message>", and the
- * receive is posted again.  Ranks failed by a notice do not send one.
+ * names with "rank P reported: <P's message>" (kept for a while when this rank
+ * has not created that group yet), and the receive is posted again.  Ranks
+ * failed by a notice do not send one.
  * A notice the provider has no room for yet is retried by later polls.
  */
 #include <inttypes.h>
@@ -46,20 +47,13 @@ static int valid_status(int32_t s)
 }
 
 /*
- * A report of a failure of op #seq.  The reporter may be ahead of this rank:
- * ops before #seq it completed, so they can still complete here.  The comm
- * fails now when this rank is at #seq or later, else when it gets there.
+ * A report of a failure of op #seq on c.  The reporter may be ahead of this
+ * rank: ops before #seq it completed, so they can still complete here.  The
+ * comm fails now when this rank is at #seq or later, else when it gets there.
  */
-static void handle(dlc_world *w, dlc_notice_msg *m)
+static void apply(dlcoll_comm *c, const dlc_notice_msg *m)
 {
-    m->message[sizeof m->message - 1] = '\0';
-    dlcoll_comm *c = dlc_comm_lookup(w, m->comm_id);
-    if (!c) {
-        DLC_INFO(&w->lg, "notice: ignoring a report from rank %" PRId32 " about communicator "
-                 "%" PRIu32 ", which this rank does not have: %s", m->origin, m->comm_id,
-                 m->message);
-        return;
-    }
+    dlc_world *w = c->w;
     if (c->failed) {
         DLC_TRACE(&w->lg, "notice: communicator %" PRIu32 " already failed; report from rank "
                   "%" PRId32 ": %s", m->comm_id, m->origin, m->message);
@@ -70,7 +64,7 @@ static void handle(dlc_world *w, dlc_notice_msg *m)
     char cause[DLC_MSG_MAX];
     snprintf(cause, sizeof cause, "rank %" PRId32 " reported: %s", m->origin, m->message);
     uint32_t here = c->head ? c->head->seq : c->next_seq;
-    if (here >= m->seq || (!c->head && c->next_seq > m->seq)) {
+    if (here >= m->seq) {
         dlc_comm_fail(c, status, cause, 0);
         return;
     }
@@ -81,6 +75,36 @@ static void handle(dlc_world *w, dlc_notice_msg *m)
         memcpy(c->pending_cause, cause, sizeof cause);
         DLC_TRACE(&w->lg, "notice: holding a report about op #%" PRIu32 " (this rank is at #%"
                   PRIu32 "): %s", m->seq, here, cause);
+    }
+}
+
+/* A notice arrived.  A comm this rank does not have (yet: a member may be
+ * still in group_create when another already failed the group's first op)
+ * is kept among the last few orphans, which dlc_notice_adopt() applies. */
+static void handle(dlc_world *w, dlc_notice_msg *m)
+{
+    m->message[sizeof m->message - 1] = '\0';
+    dlcoll_comm *c = dlc_comm_lookup(w, m->comm_id);
+    if (c) {
+        apply(c, m);
+        return;
+    }
+    DLC_INFO(&w->lg, "notice: keeping a report from rank %" PRId32 " about communicator %" PRIu32
+             ", which this rank does not have (yet): %s", m->origin, m->comm_id, m->message);
+    w->orphans[w->next_orphan] = *m;
+    w->next_orphan = (w->next_orphan + 1) % DLC_NOTICE_ORPHANS;
+    if (w->n_orphans < DLC_NOTICE_ORPHANS)
+        w->n_orphans++;
+}
+
+void dlc_notice_adopt(dlcoll_comm *c)
+{
+    dlc_world *w = c->w;
+    for (int i = 0; i < w->n_orphans; i++) {
+        if (w->orphans[i].comm_id != c->id)
+            continue;
+        apply(c, &w->orphans[i]);
+        w->orphans[i].comm_id = 0; /* used up (0 is no comm's id) */
     }
 }
 

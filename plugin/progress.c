@@ -9,11 +9,13 @@
  *
  * Waiting is gentle on the CPU (several ranks may share a core): after a few
  * idle passes the waiter yields, then sleeps in the transport's wait object
- * for a short while.  The world lock is dropped between passes so other
- * threads can get in.
+ * for a short while (holding the lock, which the transport needs; when other
+ * threads wait too it sleeps briefly without the lock instead).  The world
+ * lock is dropped between passes so other threads can get in.
  */
 #include <sched.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "comm.h"
 #include "request.h"
@@ -21,6 +23,9 @@
 #define SPIN_PASSES 16          /* idle passes before yielding the CPU */
 #define YIELD_PASSES 128        /* idle passes before sleeping in the transport */
 #define IDLE_WAIT_US 250        /* one sleep in the transport's wait object */
+#define IDLE_SLEEP_NS 50000     /* one sleep without the lock (other threads wait too) */
+#define LONG_IDLE_NS (50 * DLC_MS_NS) /* idle this long (a slow peer): nap longer, lock dropped */
+#define LONG_IDLE_SLEEP_NS 500000
 #define LIVENESS_PERIOD_NS (100 * DLC_MS_NS)
 #define DEAD_GRACE_NS (200 * DLC_MS_NS) /* no progress this long with a member gone: fail */
 
@@ -137,16 +142,18 @@ int dlc_progress_pass(dlc_world *w)
     return activity;
 }
 
-dlcoll_status_t dlc_progress_wait(dlcoll_request *r, int timeout_ms)
+static dlcoll_status_t wait_loop(dlcoll_request *r, int timeout_ms)
 {
     dlc_world *w = r->w;
     uint64_t deadline = dlc_now_ns() + (timeout_ms > 0 ? (uint64_t)timeout_ms * DLC_MS_NS : 0);
     unsigned idle = 0;
+    uint64_t last_activity = dlc_now_ns();
     for (;;) {
         int activity = dlc_progress_pass(w);
         if (r->phase == DLC_REQ_DONE)
             return r->status;
-        if (timeout_ms >= 0 && dlc_now_ns() >= deadline) {
+        uint64_t now = dlc_now_ns();
+        if (timeout_ms >= 0 && now >= deadline) {
             /* The ABI: a wait that times out fails the operation and the comm. */
             dlcoll_comm *c = r->comm;
             char what[256], cause[512];
@@ -156,14 +163,37 @@ dlcoll_status_t dlc_progress_wait(dlcoll_request *r, int timeout_ms)
             dlc_comm_fail(c, DLCOLL_ERR_TIMEOUT, cause, 1);
             return r->status;
         }
-        idle = activity ? 0 : idle + 1;
-        if (idle > YIELD_PASSES)
+        if (activity) {
+            idle = 0;
+            last_activity = now;
+        } else {
+            idle++;
+        }
+        /* Spin, then yield, then sleep: in the transport's wait object (it
+         * needs the lock) when this is the only waiting thread, else, or once
+         * idle for long, without the lock. */
+        int long_idle = now - last_activity > LONG_IDLE_NS;
+        int sleep_locked = idle > YIELD_PASSES && !long_idle && w->waiters == 1;
+        if (sleep_locked)
             dlc_transport_wait(w->tp, IDLE_WAIT_US);
         pthread_mutex_unlock(&w->lock);
-        if (idle > SPIN_PASSES)
+        if (idle > YIELD_PASSES && !sleep_locked) {
+            struct timespec ts = {0, long_idle ? LONG_IDLE_SLEEP_NS : IDLE_SLEEP_NS};
+            nanosleep(&ts, NULL);
+        } else if (idle > SPIN_PASSES) {
             sched_yield();
+        }
         pthread_mutex_lock(&w->lock);
     }
+}
+
+dlcoll_status_t dlc_progress_wait(dlcoll_request *r, int timeout_ms)
+{
+    dlc_world *w = r->w;
+    w->waiters++;
+    dlcoll_status_t st = wait_loop(r, timeout_ms);
+    w->waiters--;
+    return st;
 }
 
 void dlc_progress_drain(dlcoll_comm *c, int timeout_ms)
