@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 ./scripts/build.sh
 cd build
-exec ctest --output-on-failure "$@"
+ctest --output-on-failure "$@"; [ $# -gt 0 ] || ../scripts/test-python.sh  # PyTorch backend (1.13 + 2.x)

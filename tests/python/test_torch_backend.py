@@ -1,0 +1,111 @@
+"""Multi-process tests of the "dlcoll" torch.distributed backend.
+
+Each test starts WORLD rank processes of dlcoll_worker.py (one case each) on
+a free loopback port and checks every rank's exit status; the checks
+themselves (byte-exact results, equality with Gloo's, the errors raised) run
+inside the ranks.  Everything stays on 127.0.0.1: the TCPStore, Gloo
+(GLOO_SOCKET_IFNAME=lo) and dlcoll (shm, or tcp on lo).
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PACKAGE_DIR
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.join(HERE, "dlcoll_worker.py")
+CASE_LIMIT_S = 240  # a rank still running after this has hung: the test fails
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_case(case, world, expect_status=None):
+    """Run case on world ranks; expect_status maps rank -> its exit status."""
+    expect_status = expect_status or {}
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([PACKAGE_DIR, HERE, env.get("PYTHONPATH", "")])
+    env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    env.setdefault("FI_TCP_IFACE", "lo")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, WORKER, case, str(r), str(world), str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+             for r in range(world)]
+    outputs, statuses = [], []
+    for p in procs:
+        try:
+            out, _ = p.communicate(timeout=CASE_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                if q.poll() is None:
+                    os.killpg(q.pid, signal.SIGKILL)
+            out, _ = p.communicate()
+            out += b"\n(killed: the case did not finish in time)"
+        outputs.append(out.decode(errors="replace"))
+        statuses.append(p.returncode)
+    report = "\n".join(f"----- rank {r} (exit {statuses[r]})\n{outputs[r]}" for r in range(world))
+    for r in range(world):
+        assert statuses[r] == expect_status.get(r, 0), report
+    return outputs
+
+
+def test_import_and_registration():
+    import torch.distributed as dist
+    import dlcoll.torch
+    assert "DLCOLL" in dist.Backend._plugins
+    assert os.path.exists(dlcoll.torch.plugin_file())
+    assert dlcoll.torch.plugin_version().startswith("dlcoll")
+    import torch
+    built = dlcoll.torch.torch_version_built()  # "1.13.0" for torch "1.13.0a0"
+    assert torch.__version__.startswith(built), (torch.__version__, built)
+
+
+@pytest.mark.parametrize("world", [1, 2, 3, 4])
+def test_all_dtypes_and_shapes(world):
+    outputs = run_case("dtypes", world)
+    assert "compared with gloo" in outputs[0]
+
+
+@pytest.mark.parametrize("world", [1, 3, 4])
+def test_layouts_empty_coalesced_object(world):
+    run_case("layouts", world)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_async_work_and_futures(world):
+    run_case("async", world)
+
+
+@pytest.mark.parametrize("world", [3, 4])
+def test_subgroups_overlapping(world):
+    run_case("subgroups", world)
+
+
+def test_unsupported_ops_raise():
+    run_case("unsupported", 2)
+
+
+def test_size_mismatch_raises_on_every_rank():
+    outputs = run_case("mismatch", 3)
+    for out in outputs:
+        assert "raised after" in out
+
+
+def test_killed_rank_raises_on_survivors():
+    outputs = run_case("killed", 3, expect_status={2: 17})
+    for out in outputs[:2]:
+        assert "raised after" in out
+
+
+def test_group_timeout_is_honoured():
+    outputs = run_case("group_timeout", 2)
+    assert "raised after" in outputs[0]
