@@ -137,6 +137,23 @@ static void forward_signal(int sig)
     kill_at_ms = now_ms() + opt.grace_ms;
 }
 
+/* Add every rank's still-open output pipe to pfds[n..] (owner[] says whose);
+ * returns the new count. */
+static int watch_open_streams(struct pollfd *pfds, dlr_stream **owner, int n)
+{
+    for (int i = 0; i < opt.nranks; i++) {
+        dlr_stream *ss[2] = {&ranks[i].out, &ranks[i].err};
+        for (int k = 0; k < 2; k++) {
+            if (ss[k]->fd < 0)
+                continue;
+            pfds[n].fd = ss[k]->fd;
+            pfds[n].events = POLLIN;
+            owner[n++] = ss[k];
+        }
+    }
+    return n;
+}
+
 /* Wait for output, signals or the SIGKILL deadline, and handle them. */
 static void event_loop(int sig_fd)
 {
@@ -170,20 +187,10 @@ static void event_loop(int sig_fd)
             continue;
         }
 
-        int n = 0;
-        pfds[n].fd = sig_fd;
-        pfds[n].events = POLLIN;
-        owner[n++] = NULL;
-        for (int i = 0; i < opt.nranks; i++) {
-            dlr_stream *ss[2] = {&ranks[i].out, &ranks[i].err};
-            for (int k = 0; k < 2; k++) {
-                if (ss[k]->fd < 0)
-                    continue;
-                pfds[n].fd = ss[k]->fd;
-                pfds[n].events = POLLIN;
-                owner[n++] = ss[k];
-            }
-        }
+        pfds[0].fd = sig_fd;
+        pfds[0].events = POLLIN;
+        owner[0] = NULL;
+        int n = watch_open_streams(pfds, owner, 1);
 
         int ready = poll(pfds, (nfds_t)n, timeout);
         if (ready < 0 && errno != EINTR) {
@@ -210,17 +217,7 @@ static void event_loop(int sig_fd)
      * short quiet period. */
     if (pfds && owner) {
         for (;;) {
-            int n = 0;
-            for (int i = 0; i < opt.nranks; i++) {
-                dlr_stream *ss[2] = {&ranks[i].out, &ranks[i].err};
-                for (int k = 0; k < 2; k++) {
-                    if (ss[k]->fd < 0)
-                        continue;
-                    pfds[n].fd = ss[k]->fd;
-                    pfds[n].events = POLLIN;
-                    owner[n++] = ss[k];
-                }
-            }
+            int n = watch_open_streams(pfds, owner, 0);
             if (n == 0 || poll(pfds, (nfds_t)n, 250) <= 0)
                 break;
             for (int j = 0; j < n; j++)

@@ -260,55 +260,16 @@ static case_result *begin_case(const char *name, kind k)
 
 /* ------------------------------------------------------------------ the cases */
 
-/* float32 (2,3) from every rank, concatenated along dim 0 into (N*2,3). */
-static void case_concat(void)
+/* The blocking allgather_list of case c: ti into outs[0..N), timed. */
+static void gather_list(case_result *c, DLTensor *ti, DLTensor *outs)
 {
-    case_result *c = begin_case("concat", K_F32);
-    int64_t in_shape[2] = {2, 3}, out_shape[2] = {(int64_t)world_size * 2, 3};
-    size_t n = 6;
-    float in[6];
-    float *out = xmalloc(n * (size_t)world_size * sizeof *out);
-    fill(K_F32, my_rank, in, n);
-    memset(out, 0xAB, n * (size_t)world_size * sizeof *out);
-    DLTensor ti = tensor(in, K_F32, 2, in_shape, NULL, 0);
-    DLTensor to = tensor(out, K_F32, 2, out_shape, NULL, 0);
-
-    double t0 = now_ms();
-    CHECK(world, P->allgather(world, &ti, &to, NULL));
-    c->ms = now_ms() - t0;
-
-    c->ok = 1;
+    DLTensor **out_ptrs = xmalloc((size_t)world_size * sizeof *out_ptrs);
     for (int r = 0; r < world_size; r++)
-        c->ok &= verify("output", K_F32, r, out + (size_t)r * n, n, 1);
-    shape_text(c->shape, sizeof c->shape, 2, out_shape);
-    c->bytes = n * (size_t)world_size * sizeof *out;
-    free(out);
-}
-
-/* int64 (4,) from every rank, stacked into (N,4). */
-static void case_stacked(void)
-{
-    case_result *c = begin_case("stacked", K_I64);
-    int64_t in_shape[1] = {4}, out_shape[2] = {world_size, 4};
-    int64_t in[4];
-    int64_t *out = xmalloc(4 * (size_t)world_size * sizeof *out);
-    fill(K_I64, my_rank, in, 4);
-    memset(out, 0xAB, 4 * (size_t)world_size * sizeof *out);
-    DLTensor ti = tensor(in, K_I64, 1, in_shape, NULL, 0);
-    DLTensor to = tensor(out, K_I64, 2, out_shape, NULL, 0);
-
+        out_ptrs[r] = &outs[r];
     double t0 = now_ms();
-    CHECK(world, P->allgather(world, &ti, &to, NULL));
+    CHECK(world, P->allgather_list(world, ti, out_ptrs, world_size, NULL));
     c->ms = now_ms() - t0;
-
-    c->ok = 1;
-    for (int r = 0; r < world_size; r++)
-        c->ok &= verify("output", K_I64, r, out + (size_t)r * 4, 4, 1);
-    /* The input must be left as it was. */
-    c->ok &= verify("input", K_I64, my_rank, in, 4, 1);
-    shape_text(c->shape, sizeof c->shape, 2, out_shape);
-    c->bytes = 4 * (size_t)world_size * sizeof *out;
-    free(out);
+    free(out_ptrs);
 }
 
 /* uint8, 1 MiB per rank, into a list of N separate output tensors. */
@@ -320,19 +281,15 @@ static void case_list_1mib(void)
     uint8_t *in = xmalloc(n);
     uint8_t **bufs = xmalloc((size_t)world_size * sizeof *bufs);
     DLTensor *outs = xmalloc((size_t)world_size * sizeof *outs);
-    DLTensor **out_ptrs = xmalloc((size_t)world_size * sizeof *out_ptrs);
     fill(K_U8, my_rank, in, n);
     for (int r = 0; r < world_size; r++) {
         bufs[r] = xmalloc(n);
         memset(bufs[r], 0xAB, n);
         outs[r] = tensor(bufs[r], K_U8, 1, shape, NULL, 0);
-        out_ptrs[r] = &outs[r];
     }
     DLTensor ti = tensor(in, K_U8, 1, shape, NULL, 0);
 
-    double t0 = now_ms();
-    CHECK(world, P->allgather_list(world, &ti, out_ptrs, world_size, NULL));
-    c->ms = now_ms() - t0;
+    gather_list(c, &ti, outs);
 
     c->ok = 1;
     for (int r = 0; r < world_size; r++) {
@@ -346,7 +303,6 @@ static void case_list_1mib(void)
     free(in);
     free(bufs);
     free(outs);
-    free(out_ptrs);
 }
 
 /* int32 (3,4) into a list whose tensors are strided views of one bigger
@@ -361,18 +317,13 @@ static void case_list_strided(void)
     int32_t in[12];
     int32_t *big = xmalloc(slice * (size_t)world_size * sizeof *big);
     DLTensor *outs = xmalloc((size_t)world_size * sizeof *outs);
-    DLTensor **out_ptrs = xmalloc((size_t)world_size * sizeof *out_ptrs);
     fill(K_I32, my_rank, in, n);
     memset(big, 0x5A, slice * (size_t)world_size * sizeof *big);
-    for (int r = 0; r < world_size; r++) {
+    for (int r = 0; r < world_size; r++)
         outs[r] = tensor(big, K_I32, 2, shape, strides, (uint64_t)r * slice * sizeof *big);
-        out_ptrs[r] = &outs[r];
-    }
     DLTensor ti = tensor(in, K_I32, 2, shape, NULL, 0);
 
-    double t0 = now_ms();
-    CHECK(world, P->allgather_list(world, &ti, out_ptrs, world_size, NULL));
-    c->ms = now_ms() - t0;
+    gather_list(c, &ti, outs);
 
     c->ok = 1;
     for (int r = 0; r < world_size; r++) {
@@ -386,10 +337,27 @@ static void case_list_strided(void)
     c->bytes = n * (size_t)world_size * sizeof *big;
     free(big);
     free(outs);
-    free(out_ptrs);
 }
 
-/* A generic single-output gather of `in_shape` into (N*in0, ...) or (N, ...). */
+/* The blocking allgather of case c: ti into to, whose block r (n elements of
+ * kind k at out + r * n * size) must then hold rank r's pattern.  Records the
+ * time, the verdict, the output's shape and the gathered bytes. */
+static void gather_and_verify(case_result *c, kind k, DLTensor *ti, DLTensor *to, const void *out,
+                              size_t n)
+{
+    size_t es = dtypes[k].size;
+    double t0 = now_ms();
+    CHECK(world, P->allgather(world, ti, to, NULL));
+    c->ms = now_ms() - t0;
+
+    c->ok = 1;
+    for (int r = 0; r < world_size; r++)
+        c->ok &= verify("output", k, r, (const uint8_t *)out + (size_t)r * n * es, n, 1);
+    shape_text(c->shape, sizeof c->shape, to->ndim, to->shape);
+    c->bytes = n * es * (size_t)world_size;
+}
+
+/* A single-output gather of `in_shape` into (N*in0, ...) or, stacked, (N, ...). */
 static void case_single(const char *name, kind k, int ndim, const int64_t *in_shape, int stacked)
 {
     case_result *c = begin_case(name, k);
@@ -417,15 +385,9 @@ static void case_single(const char *name, kind k, int ndim, const int64_t *in_sh
     DLTensor ti = tensor(in, k, ndim, ishape, NULL, 0);
     DLTensor to = tensor(out, k, ondim, oshape, NULL, 0);
 
-    double t0 = now_ms();
-    CHECK(world, P->allgather(world, &ti, &to, NULL));
-    c->ms = now_ms() - t0;
-
-    c->ok = 1;
-    for (int r = 0; r < world_size; r++)
-        c->ok &= verify("output", k, r, out + (size_t)r * n * es, n, 1);
-    shape_text(c->shape, sizeof c->shape, ondim, oshape);
-    c->bytes = n * es * (size_t)world_size;
+    gather_and_verify(c, k, &ti, &to, out, n);
+    /* The input must be left as it was. */
+    c->ok &= verify("input", k, my_rank, in, n, 1);
     free(in);
     free(out);
 }
@@ -442,15 +404,7 @@ static void case_in_place(void)
     DLTensor ti = tensor(out, K_F32, 1, in_shape, NULL, (uint64_t)my_rank * n * sizeof *out);
     DLTensor to = tensor(out, K_F32, 1, out_shape, NULL, 0);
 
-    double t0 = now_ms();
-    CHECK(world, P->allgather(world, &ti, &to, NULL));
-    c->ms = now_ms() - t0;
-
-    c->ok = 1;
-    for (int r = 0; r < world_size; r++)
-        c->ok &= verify("output", K_F32, r, out + (size_t)r * n, n, 1);
-    shape_text(c->shape, sizeof c->shape, 1, out_shape);
-    c->bytes = n * (size_t)world_size * sizeof *out;
+    gather_and_verify(c, K_F32, &ti, &to, out, n);
     free(out);
 }
 
@@ -667,11 +621,13 @@ int main(void)
     }
 
     /* 3. The cases.  Every rank runs the same sequence. */
+    static const int64_t concat_shape[2] = {2, 3};   /* float32 (2,3) -> (N*2,3) */
+    static const int64_t stacked_shape[1] = {4};     /* int64 (4,) -> (N,4) */
     static const int64_t bool_shape[1] = {7};
     static const int64_t f16_shape[2] = {3, 5};
     static const int64_t c128_shape[2] = {2, 2};
-    case_concat();
-    case_stacked();
+    case_single("concat", K_F32, 2, concat_shape, 0);
+    case_single("stacked", K_I64, 1, stacked_shape, 1);
     case_list_1mib();
     case_list_strided();
     case_single("bool", K_BOOL, 1, bool_shape, 0);

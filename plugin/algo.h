@@ -1,11 +1,11 @@
 /*
  * algo.h -- collective algorithms and the validated plans they execute.
  *
- * The allgather entry points (allgather.c) validate their tensors into a
- * dlc_ag_plan: N destination blocks of `bytes` bytes each, block i being
- * logical bytes [off, off + bytes) of one output tensor.  An algorithm from
- * the table turns a plan into request state and dlc_op_ops.  The algorithm is
- * chosen per call (DLCOLL_ALGO, default "ring").
+ * The allgather entry points validate their tensors into a dlc_ag_plan
+ * (allgather_plan.c): N destination blocks of `bytes` bytes each, block i
+ * being logical bytes [off, off + bytes) of one output tensor.  An algorithm
+ * from the table (algo.c) turns a plan into request state and dlc_op_ops.  The
+ * algorithm is chosen per call (DLCOLL_ALGO, default "ring").
  */
 #ifndef DLC_ALGO_H
 #define DLC_ALGO_H
@@ -36,6 +36,12 @@ static inline const dlc_tensor *dlc_ag_block(const dlc_ag_plan *p, int i, size_t
 
 void dlc_ag_plan_free(dlc_ag_plan *p);
 
+/* a mod n in 0..n-1, also for negative a (ring and barrier neighbours). */
+static inline int dlc_mod(int a, int n)
+{
+    return ((a % n) + n) % n;
+}
+
 /* The CQ data word this rank sends with every message of an allgather-like op. */
 uint64_t dlc_ag_cqdata(unsigned op_kind, const dlc_ag_plan *p);
 
@@ -54,16 +60,17 @@ dlcoll_status_t dlc_ag_algo_find(const char *name, const dlc_ag_algo **out, dlc_
 /* allgather_ring.c */
 extern const dlc_ag_algo dlc_ag_ring;
 
-/* barrier.c: state for a dissemination barrier on c. */
-dlcoll_status_t dlc_barrier_prepare(dlcoll_comm *c, void **state, int *n_slots, dlc_err *err);
-extern const dlc_op_ops dlc_barrier_ops;
+/* barrier.c: queue a dissemination barrier on c (the application's, and
+ * init's barrier #0). */
+dlcoll_status_t dlc_barrier_submit(dlcoll_comm *c, dlcoll_request **out, dlc_err *err);
 
-/* allgather.c: start an allgather-like op of kind op_kind on c (used by
- * group_split with DLC_OP_SPLIT); the plan is taken over. */
+/* algo.c: queue an allgather-like op of kind op_kind on c with the algorithm
+ * DLCOLL_ALGO names (used by group_split with DLC_OP_SPLIT); the plan is taken
+ * over. */
 dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const char *op_name,
                                      dlc_ag_plan *plan, dlcoll_request **out, dlc_err *err);
 
-/* allgather.c: validate into a plan. */
+/* allgather_plan.c: validate into a plan. */
 dlcoll_status_t dlc_ag_plan_single(const dlcoll_comm *c, const DLTensor *in, const DLTensor *out,
                                    dlc_ag_plan *p, dlc_err *err);
 dlcoll_status_t dlc_ag_plan_list(const dlcoll_comm *c, const DLTensor *in, DLTensor *const *outs,

@@ -105,16 +105,19 @@ static int find_overlap(const dlc_tensor *const *ts, int n, int *a, int *b)
     run_rec *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
     if (!v)
         return -1;
-    size_t total_runs = 0;
     for (int i = 0; i < n; i++) {
         byte_range(ts[i], &v[i].lo, &v[i].hi);
         v[i].owner = i;
-        total_runs += ts[i]->nbytes ? dlc_tensor_run_count(ts[i], 0, ts[i]->nbytes) : 0;
     }
     int hit = sweep(v, (size_t)n, a, b);
     free(v);
-    if (!hit || total_runs > EXACT_OVERLAP_MAX_RUNS)
-        return 0; /* no overlap; or too many runs to check exactly: accept */
+    if (!hit)
+        return 0;
+    size_t total_runs = 0;
+    for (int i = 0; i < n; i++)
+        total_runs += ts[i]->nbytes ? dlc_tensor_run_count(ts[i], 0, ts[i]->nbytes) : 0;
+    if (total_runs > EXACT_OVERLAP_MAX_RUNS)
+        return 0; /* too many runs to check exactly: accept */
 
     run_list l = {malloc(total_runs * sizeof *l.v), 0, 0};
     if (!l.v)
@@ -130,18 +133,6 @@ static int find_overlap(const dlc_tensor *const *ts, int n, int *a, int *b)
 }
 
 /* ------------------------------------------------------------------ plans */
-
-static const char *shape_text(const dlc_tensor *t, char *buf, size_t cap)
-{
-    size_t used = 0;
-    used += (size_t)snprintf(buf, cap, "(");
-    for (int d = 0; d < t->ndim && used < cap; d++)
-        used += (size_t)snprintf(buf + used, cap - used, "%s%lld", d ? ", " : "",
-                                 (long long)t->shape[d]);
-    if (used < cap)
-        snprintf(buf + used, cap - used, ")");
-    return buf;
-}
 
 static void plan_init(const dlcoll_comm *c, dlc_ag_plan *p)
 {
@@ -241,7 +232,8 @@ dlcoll_status_t dlc_ag_plan_list(const dlcoll_comm *c, const DLTensor *in, DLTen
                           dlc_dtype_name(p->input.dtype, b, sizeof b));
         else if (!dlc_tensor_same_layout_shape(&p->outs[i], &p->input))
             st = dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s has shape %s, the input %s", what,
-                          shape_text(&p->outs[i], a, sizeof a), shape_text(&p->input, b, sizeof b));
+                          dlc_shape_text(p->outs[i].shape, p->outs[i].ndim, a, sizeof a),
+                          dlc_shape_text(p->input.shape, p->input.ndim, b, sizeof b));
         all[i] = &p->outs[i];
     }
     if (st == DLCOLL_SUCCESS) {

@@ -38,8 +38,8 @@
 #include "algo.h"
 
 typedef struct ring_block {
-    struct iovec *iov;   /* the runs of the block, or one entry over bounce */
-    int iovcnt;
+    struct iovec *iov;   /* the runs of the block, or one entry over bounce (in ring_state.iovs) */
+    int iovcnt;          /* 0 for an empty block */
     uint8_t *bounce;     /* staged block, NULL when direct */
     int present;         /* the block's bytes are in place (own block or received) */
 } ring_block;
@@ -47,13 +47,12 @@ typedef struct ring_block {
 typedef struct ring_state {
     dlc_ag_plan plan;
     ring_block *blocks;  /* [n] */
+    struct iovec *iovs;  /* every block's iov entries, one allocation */
     int next_send;       /* next step whose send is not yet posted */
     int hs_ok;           /* the right neighbour's handshake arrived and matched */
     int recvs_handled;
     int sends_handled;
     uint64_t cqdata;
-    uint8_t empty;       /* target of zero-byte iov entries */
-    struct iovec empty_iov;
 } ring_state;
 
 static void ring_destroy(void *state)
@@ -62,12 +61,11 @@ static void ring_destroy(void *state)
     if (!s)
         return;
     if (s->blocks) {
-        for (int i = 0; i < s->plan.n; i++) {
-            free(s->blocks[i].iov);
+        for (int i = 0; i < s->plan.n; i++)
             free(s->blocks[i].bounce);
-        }
         free(s->blocks);
     }
+    free(s->iovs);
     dlc_ag_plan_free(&s->plan);
     free(s);
 }
@@ -109,32 +107,44 @@ static int add_run(void *ctx, uint8_t *ptr, size_t n)
     return 0;
 }
 
-/* Decide how block i travels: direct over its runs, or staged. */
-static dlcoll_status_t setup_block(ring_state *s, int i, int iov_limit, dlc_err *err)
+/* Decide how each block travels: directly over its runs when there are at
+ * most iov_limit of them, else staged in a bounce buffer (one entry).  The
+ * entries of all blocks share one array. */
+static dlcoll_status_t setup_blocks(ring_state *s, int iov_limit, dlc_err *err)
 {
-    ring_block *b = &s->blocks[i];
-    size_t off, bytes = s->plan.bytes;
-    const dlc_tensor *t = dlc_ag_block(&s->plan, i, &off);
-    size_t runs = bytes ? dlc_tensor_run_count(t, off, bytes) : 0;
-    b->iov = calloc(runs > 0 && runs <= (size_t)iov_limit ? runs : 1, sizeof *b->iov);
-    if (!b->iov)
+    const dlc_ag_plan *p = &s->plan;
+    size_t off, bytes = p->bytes, total = 0;
+    for (int i = 0; i < p->n; i++) {
+        ring_block *b = &s->blocks[i];
+        const dlc_tensor *t = dlc_ag_block(p, i, &off);
+        size_t runs = bytes ? dlc_tensor_run_count(t, off, bytes) : 0;
+        if (runs <= (size_t)iov_limit) {
+            b->iovcnt = (int)runs;
+        } else {
+            b->iovcnt = 1;
+            b->bounce = malloc(bytes);
+            if (!b->bounce)
+                return dlc_fail(err, DLCOLL_ERR_SYSTEM,
+                                "out of memory for a %zu-byte staging buffer", bytes);
+        }
+        total += (size_t)b->iovcnt;
+    }
+    s->iovs = malloc((total ? total : 1) * sizeof *s->iovs);
+    if (!s->iovs)
         return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
-    if (runs == 0) {
-        b->iov[0].iov_base = &s->empty;
-        b->iov[0].iov_len = 0;
-        b->iovcnt = 1;
-    } else if (runs <= (size_t)iov_limit) {
-        iov_fill f = {b->iov, 0};
-        dlc_tensor_for_runs(t, off, bytes, add_run, &f);
-        b->iovcnt = f.n;
-    } else {
-        b->bounce = malloc(bytes);
-        if (!b->bounce)
-            return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory for a %zu-byte staging buffer",
-                            bytes);
-        b->iov[0].iov_base = b->bounce;
-        b->iov[0].iov_len = bytes;
-        b->iovcnt = 1;
+    struct iovec *next = s->iovs;
+    for (int i = 0; i < p->n; i++) {
+        ring_block *b = &s->blocks[i];
+        b->iov = next;
+        next += b->iovcnt;
+        if (b->bounce) {
+            b->iov[0].iov_base = b->bounce;
+            b->iov[0].iov_len = bytes;
+        } else if (b->iovcnt > 0) {
+            iov_fill f = {b->iov, 0};
+            const dlc_tensor *t = dlc_ag_block(p, i, &off);
+            dlc_tensor_for_runs(t, off, bytes, add_run, &f);
+        }
     }
     return DLCOLL_SUCCESS;
 }
@@ -168,29 +178,17 @@ static dlcoll_status_t place_own_block(ring_state *s, dlc_err *err)
     return DLCOLL_SUCCESS;
 }
 
-static int mod(int a, int n)
-{
-    return ((a % n) + n) % n;
-}
-
 static dlcoll_status_t ring_start(dlcoll_request *r, dlc_err *err)
 {
     ring_state *s = r->state;
     dlc_ag_plan *p = &s->plan;
-    int n = p->n;
     s->cqdata = dlc_ag_cqdata(r->op_kind, p);
-    s->empty_iov.iov_base = &s->empty;
-    s->empty_iov.iov_len = 0;
-    s->blocks = calloc((size_t)n, sizeof *s->blocks);
+    s->blocks = calloc((size_t)p->n, sizeof *s->blocks);
     if (!s->blocks)
         return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
-    int limit = dlc_transport_iov_limit(r->w->tp);
-    for (int i = 0; i < n; i++) {
-        dlcoll_status_t st = setup_block(s, i, limit, err);
-        if (st != DLCOLL_SUCCESS)
-            return st;
-    }
-    dlcoll_status_t st = place_own_block(s, err);
+    dlcoll_status_t st = setup_blocks(s, dlc_transport_iov_limit(r->w->tp), err);
+    if (st == DLCOLL_SUCCESS)
+        st = place_own_block(s, err);
     if (st != DLCOLL_SUCCESS)
         return st;
     s->blocks[p->rank].present = 1;
@@ -205,14 +203,14 @@ static dlcoll_status_t ring_advance(dlcoll_request *r, int *progressed, dlc_err 
     if (steps == 0)
         return DLCOLL_SUCCESS;
     const int *members = r->comm->members;
-    int left = members[mod(me - 1, n)], right = members[mod(me + 1, n)];
+    int left = members[dlc_mod(me - 1, n)], right = members[dlc_mod(me + 1, n)];
 
     /* Receives not yet posted (the provider had no room at start). */
     for (int st_i = 0; st_i < steps; st_i++) {
         dlc_slot *sl = &r->slots[st_i];
         if (sl->posted)
             continue;
-        ring_block *b = &s->blocks[mod(me - st_i - 1, n)];
+        ring_block *b = &s->blocks[dlc_mod(me - st_i - 1, n)];
         dlcoll_status_t st = dlc_slot_recv(r, st_i, left, b->iov, b->iovcnt, (uint32_t)st_i, err);
         if (st == DLCOLL_IN_PROGRESS)
             break;
@@ -226,7 +224,7 @@ static dlcoll_status_t ring_advance(dlcoll_request *r, int *progressed, dlc_err 
         dlc_slot *sl = &r->slots[st_i];
         if (!dlc_slot_ready(sl))
             continue;
-        int bi = mod(me - st_i - 1, n);
+        int bi = dlc_mod(me - st_i - 1, n);
         dlcoll_status_t st = dlc_slot_check_recv(r, sl, p->bytes, s->cqdata, err);
         if (st != DLCOLL_SUCCESS)
             return st;
@@ -244,15 +242,14 @@ static dlcoll_status_t ring_advance(dlcoll_request *r, int *progressed, dlc_err 
     /* The handshakes: ours to the left, the right neighbour's to us. */
     dlc_slot *hs_send = &r->slots[2 * steps], *hs_recv = &r->slots[2 * steps + 1];
     if (!hs_recv->posted) {
-        dlcoll_status_t st = dlc_slot_recv(r, 2 * steps + 1, right, &s->empty_iov, 1, DLC_STEP_MAX,
-                                           err);
+        dlcoll_status_t st = dlc_slot_recv(r, 2 * steps + 1, right, NULL, 0, DLC_STEP_MAX, err);
         if (st != DLCOLL_SUCCESS && st != DLCOLL_IN_PROGRESS)
             return st;
         *progressed |= st == DLCOLL_SUCCESS;
     }
     if (!hs_send->posted) {
-        dlcoll_status_t st = dlc_slot_send(r, 2 * steps, left, &s->empty_iov, 1, DLC_STEP_MAX,
-                                           s->cqdata, err);
+        dlcoll_status_t st = dlc_slot_send(r, 2 * steps, left, NULL, 0, DLC_STEP_MAX, s->cqdata,
+                                           err);
         if (st != DLCOLL_SUCCESS && st != DLCOLL_IN_PROGRESS)
             return st;
         *progressed |= st == DLCOLL_SUCCESS;
@@ -274,7 +271,7 @@ static dlcoll_status_t ring_advance(dlcoll_request *r, int *progressed, dlc_err 
     /* Sends whose block is present, in step order, once the right agreed. */
     while (s->hs_ok && s->next_send < steps) {
         int step = s->next_send;
-        ring_block *b = &s->blocks[mod(me - step, n)];
+        ring_block *b = &s->blocks[dlc_mod(me - step, n)];
         if (!b->present)
             break;
         dlcoll_status_t st = dlc_slot_send(r, steps + step, right, b->iov, b->iovcnt,
@@ -288,16 +285,10 @@ static dlcoll_status_t ring_advance(dlcoll_request *r, int *progressed, dlc_err 
     }
 
     /* Completed sends. */
-    for (int step = 0; step < s->next_send; step++) {
-        dlc_slot *sl = &r->slots[steps + step];
-        if (!dlc_slot_ready(sl))
-            continue;
-        dlcoll_status_t st = dlc_slot_check_send(r, sl, err);
-        if (st != DLCOLL_SUCCESS)
-            return st;
-        s->sends_handled++;
-        *progressed = 1;
-    }
+    dlcoll_status_t st = dlc_slots_check_sends(r, steps, s->next_send, &s->sends_handled,
+                                               progressed, err);
+    if (st != DLCOLL_SUCCESS)
+        return st;
 
     if (s->recvs_handled == steps && s->sends_handled == steps && hs_send->handled)
         return DLCOLL_SUCCESS;
@@ -313,18 +304,18 @@ static int ring_blocker(const dlcoll_request *r, char *what, size_t cap)
         return -1;
     if (!s->hs_ok) {
         snprintf(what, cap, "handshake before ring step 1 of %d", steps);
-        return r->comm->members[mod(p->rank + 1, n)];
+        return r->comm->members[dlc_mod(p->rank + 1, n)];
     }
     for (int i = 0; i < steps; i++) {
         if (!r->slots[i].handled) {
             snprintf(what, cap, "ring step %d of %d", i + 1, steps);
-            return r->comm->members[mod(p->rank - 1, n)];
+            return r->comm->members[dlc_mod(p->rank - 1, n)];
         }
     }
     for (int i = 0; i < steps; i++) {
         if (!r->slots[steps + i].handled) {
             snprintf(what, cap, "ring step %d of %d, sending", i + 1, steps);
-            return r->comm->members[mod(p->rank + 1, n)];
+            return r->comm->members[dlc_mod(p->rank + 1, n)];
         }
     }
     return -1;

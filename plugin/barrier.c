@@ -19,16 +19,9 @@ typedef struct barrier_state {
     int next_send;       /* next round whose send is not yet posted */
     int recvs_handled, sends_handled;
     uint64_t cqdata;
-    uint8_t empty;       /* target of the zero-byte iov */
-    struct iovec iov;
 } barrier_state;
 
-static int mod(int a, int n)
-{
-    return ((a % n) + n) % n;
-}
-
-dlcoll_status_t dlc_barrier_prepare(dlcoll_comm *c, void **state, int *n_slots, dlc_err *err)
+static dlcoll_status_t barrier_prepare(dlcoll_comm *c, void **state, int *n_slots, dlc_err *err)
 {
     barrier_state *s = calloc(1, sizeof *s);
     if (!s)
@@ -42,8 +35,6 @@ dlcoll_status_t dlc_barrier_prepare(dlcoll_comm *c, void **state, int *n_slots, 
         return dlc_fail(err, DLCOLL_ERR_INTERNAL, "barrier: too many rounds");
     }
     s->cqdata = dlc_cqdata_make(DLC_OP_BARRIER, 0, 0, 0);
-    s->iov.iov_base = &s->empty;
-    s->iov.iov_len = 0;
     *state = s;
     *n_slots = 2 * s->rounds; /* receives of rounds 0..K-1, then their sends */
     return DLCOLL_SUCCESS;
@@ -60,18 +51,20 @@ static dlcoll_status_t barrier_advance(dlcoll_request *r, int *progressed, dlc_e
     int k_max = s->rounds;
     const int *members = r->comm->members;
 
+    /* Receives not yet posted (the provider had no room before). */
     for (int k = 0; k < k_max; k++) {
         dlc_slot *sl = &r->slots[k];
         if (sl->posted)
             continue;
-        int from = members[mod(s->rank - (1 << k), s->n)];
-        dlcoll_status_t st = dlc_slot_recv(r, k, from, &s->iov, 1, (uint32_t)k, err);
+        int from = members[dlc_mod(s->rank - (1 << k), s->n)];
+        dlcoll_status_t st = dlc_slot_recv(r, k, from, NULL, 0, (uint32_t)k, err);
         if (st == DLCOLL_IN_PROGRESS)
             break;
         if (st != DLCOLL_SUCCESS)
             return st;
         *progressed = 1;
     }
+    /* Completed receives, in any order. */
     for (int k = 0; k < k_max; k++) {
         dlc_slot *sl = &r->slots[k];
         if (!dlc_slot_ready(sl))
@@ -82,12 +75,13 @@ static dlcoll_status_t barrier_advance(dlcoll_request *r, int *progressed, dlc_e
         s->recvs_handled++;
         *progressed = 1;
     }
+    /* Sends in round order, each once the previous round's message arrived. */
     while (s->next_send < k_max) {
         int k = s->next_send;
         if (k > 0 && !r->slots[k - 1].handled)
             break;
-        int to = members[mod(s->rank + (1 << k), s->n)];
-        dlcoll_status_t st = dlc_slot_send(r, k_max + k, to, &s->iov, 1, (uint32_t)k, s->cqdata, err);
+        int to = members[dlc_mod(s->rank + (1 << k), s->n)];
+        dlcoll_status_t st = dlc_slot_send(r, k_max + k, to, NULL, 0, (uint32_t)k, s->cqdata, err);
         if (st == DLCOLL_IN_PROGRESS)
             break;
         if (st != DLCOLL_SUCCESS)
@@ -95,16 +89,10 @@ static dlcoll_status_t barrier_advance(dlcoll_request *r, int *progressed, dlc_e
         s->next_send++;
         *progressed = 1;
     }
-    for (int k = 0; k < s->next_send; k++) {
-        dlc_slot *sl = &r->slots[k_max + k];
-        if (!dlc_slot_ready(sl))
-            continue;
-        dlcoll_status_t st = dlc_slot_check_send(r, sl, err);
-        if (st != DLCOLL_SUCCESS)
-            return st;
-        s->sends_handled++;
-        *progressed = 1;
-    }
+    dlcoll_status_t st = dlc_slots_check_sends(r, k_max, s->next_send, &s->sends_handled,
+                                               progressed, err);
+    if (st != DLCOLL_SUCCESS)
+        return st;
     if (s->recvs_handled == k_max && s->sends_handled == k_max)
         return DLCOLL_SUCCESS;
     return DLCOLL_IN_PROGRESS;
@@ -118,13 +106,13 @@ static int barrier_blocker(const dlcoll_request *r, char *what, size_t cap)
     for (int k = 0; k < s->rounds; k++) {
         if (!r->slots[k].handled) {
             snprintf(what, cap, "barrier round %d of %d", k + 1, s->rounds);
-            return r->comm->members[mod(s->rank - (1 << k), s->n)];
+            return r->comm->members[dlc_mod(s->rank - (1 << k), s->n)];
         }
     }
     for (int k = 0; k < s->rounds; k++) {
         if (!r->slots[s->rounds + k].handled) {
             snprintf(what, cap, "barrier round %d of %d, sending", k + 1, s->rounds);
-            return r->comm->members[mod(s->rank + (1 << k), s->n)];
+            return r->comm->members[dlc_mod(s->rank + (1 << k), s->n)];
         }
     }
     return -1;
@@ -135,9 +123,20 @@ static void barrier_destroy(void *state)
     free(state);
 }
 
-const dlc_op_ops dlc_barrier_ops = {
+static const dlc_op_ops barrier_ops = {
     .start = barrier_start,
     .advance = barrier_advance,
     .blocker = barrier_blocker,
     .destroy = barrier_destroy,
 };
+
+dlcoll_status_t dlc_barrier_submit(dlcoll_comm *c, dlcoll_request **out, dlc_err *err)
+{
+    void *state = NULL;
+    int n_slots = 0;
+    *out = NULL;
+    dlcoll_status_t st = barrier_prepare(c, &state, &n_slots, err);
+    if (st != DLCOLL_SUCCESS)
+        return st;
+    return dlc_request_new(c, DLC_OP_BARRIER, "barrier", &barrier_ops, state, n_slots, out, err);
+}

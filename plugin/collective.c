@@ -103,13 +103,8 @@ dlcoll_status_t dlc_api_barrier(dlcoll_comm *c, dlcoll_request **req)
     }
     dlc_err err;
     dlc_err_clear(&err);
-    void *state = NULL;
-    int n_slots = 0;
     dlcoll_request *r = NULL;
-    st = dlc_barrier_prepare(c, &state, &n_slots, &err);
-    if (st == DLCOLL_SUCCESS)
-        st = dlc_request_new(c, DLC_OP_BARRIER, "barrier", &dlc_barrier_ops, state, n_slots, &r,
-                             &err);
+    st = dlc_barrier_submit(c, &r, &err);
     if (st != DLCOLL_SUCCESS)
         st = local_error(c, "barrier", &err);
     else
@@ -124,7 +119,7 @@ dlcoll_status_t dlc_api_abort(dlcoll_comm *c)
      * (every waiter runs one at least every few hundred microseconds) fails
      * the pending requests. */
     atomic_store(&c->aborted, 1);
-    if (c->is_world)
+    if (dlc_comm_is_world(c))
         atomic_store(&c->w->aborted, 1);
     return DLCOLL_SUCCESS;
 }

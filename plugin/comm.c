@@ -23,7 +23,7 @@ uint64_t dlc_now_ns(void)
 /* ------------------------------------------------------------------ registry */
 
 dlcoll_status_t dlc_comm_new(dlc_world *w, uint32_t id, int rank, int size, const int *members,
-                             const char *name, int is_world, dlcoll_comm **out, dlc_err *err)
+                             const char *name, dlcoll_comm **out, dlc_err *err)
 {
     *out = NULL;
     if (w->n_comms == w->cap_comms) {
@@ -48,7 +48,6 @@ dlcoll_status_t dlc_comm_new(dlc_world *w, uint32_t id, int rank, int size, cons
     c->rank = rank;
     c->size = size;
     c->members = m;
-    c->is_world = is_world;
     c->timeout_ms = w->settings.timeout_ms;
     c->next_seq = 1;
     snprintf(c->name, sizeof c->name, "%s", name ? name : "");
@@ -110,7 +109,7 @@ dlcoll_status_t dlc_comm_alloc_id(dlc_world *w, uint32_t *id, dlc_err *err)
 const char *dlc_comm_who(const dlcoll_comm *c, char *buf, size_t cap)
 {
     int wr = c->w->rank;
-    if (c->is_world)
+    if (dlc_comm_is_world(c))
         snprintf(buf, cap, "rank %d", wr);
     else
         snprintf(buf, cap, "rank %d (group '%s' rank %d/%d)", wr, c->name, c->rank, c->size);

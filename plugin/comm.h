@@ -101,7 +101,6 @@ struct dlc_world {
     dlc_transport *tp;
     const dlc_provider *prov;
     char iface[64];
-    int iov_limit;
 
     pthread_mutex_t lock;
     int lock_ready;
@@ -136,7 +135,6 @@ struct dlcoll_comm {
     int rank, size;
     int *members;                    /* group rank -> world rank */
     char name[DLC_COMM_NAME_MAX];
-    int is_world;
     int timeout_ms;
     uint32_t next_seq;               /* op sequence number (masked in tags) */
 
@@ -166,7 +164,13 @@ uint64_t dlc_now_ns(void);
 
 /* Allocate a communicator and register it with the world. */
 dlcoll_status_t dlc_comm_new(dlc_world *w, uint32_t id, int rank, int size, const int *members,
-                             const char *name, int is_world, dlcoll_comm **out, dlc_err *err);
+                             const char *name, dlcoll_comm **out, dlc_err *err);
+
+/* The world communicator (id DLC_WORLD_COMM_ID), not a group. */
+static inline int dlc_comm_is_world(const dlcoll_comm *c)
+{
+    return c->id == DLC_WORLD_COMM_ID;
+}
 
 /* Unregister and free (no pending requests). */
 void dlc_comm_free(dlcoll_comm *c);

@@ -50,7 +50,7 @@ void dlc_world_destroy(dlc_world *w)
 dlcoll_status_t dlc_api_finalize(dlcoll_comm *c)
 {
     dlc_world *w = c->w;
-    if (!c->is_world) {
+    if (!dlc_comm_is_world(c)) {
         char who[256], msg[DLC_MSG_MAX];
         pthread_mutex_lock(&w->lock);
         snprintf(msg, sizeof msg, "%s: finalize: needs the world communicator (free groups with "

@@ -104,6 +104,30 @@ static int next_creation(dlc_world *w, const char *base, int *k)
     return 0;
 }
 
+/* Register the group both paths agreed on: id, this rank's index me, and its
+ * members given as parent ranks; then apply notices that arrived for it
+ * before it existed here. */
+static dlcoll_status_t new_group(dlcoll_comm *parent, uint32_t id, int me, const int *pranks,
+                                 int n, const char *name, dlcoll_comm **out, dlc_err *err)
+{
+    dlc_world *w = parent->w;
+    int *members = malloc((size_t)n * sizeof *members);
+    if (!members)
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
+    for (int i = 0; i < n; i++)
+        members[i] = parent->members[pranks[i]];
+    dlcoll_comm *g = NULL;
+    dlcoll_status_t st = dlc_comm_new(w, id, me, n, members, name, &g, err);
+    free(members);
+    if (st != DLCOLL_SUCCESS)
+        return st;
+    g->timeout_ms = parent->timeout_ms;
+    dlc_notice_adopt(g);
+    DLC_INFO(&w->lg, "group '%s' (id %" PRIu32 "): rank %d of %d", name, id, me, n);
+    *out = g;
+    return DLCOLL_SUCCESS;
+}
+
 /* ------------------------------------------------------------------ group_create */
 
 static dlcoll_status_t check_ranks(const dlcoll_comm *parent, const int *ranks, int n,
@@ -227,22 +251,8 @@ dlcoll_status_t dlc_api_group_create(dlcoll_comm *parent, const int *ranks, int 
             goto fail;
     }
 
-    int *members = malloc((size_t)n * sizeof *members);
-    if (!members) {
-        st = dlc_fail(&err, DLCOLL_ERR_SYSTEM, "out of memory");
+    if ((st = new_group(parent, id, me, ranks, n, name, out, &err)) != DLCOLL_SUCCESS)
         goto fail;
-    }
-    for (int i = 0; i < n; i++)
-        members[i] = parent->members[ranks[i]];
-    dlcoll_comm *g = NULL;
-    st = dlc_comm_new(w, id, me, n, members, name, 0, &g, &err);
-    free(members);
-    if (st != DLCOLL_SUCCESS)
-        goto fail;
-    g->timeout_ms = parent->timeout_ms;
-    dlc_notice_adopt(g);
-    DLC_INFO(&w->lg, "group '%s' (id %" PRIu32 "): rank %d of %d", name, id, me, n);
-    *out = g;
     pthread_mutex_unlock(&w->lock);
     return DLCOLL_SUCCESS;
 
@@ -254,8 +264,9 @@ fail:
 
 /* ------------------------------------------------------------------ group_split */
 
+/* A member of this rank's color: its key, proposed id and parent rank. */
 typedef struct split_entry {
-    int32_t color, key, id;
+    int32_t key, id;
     int prank;
 } split_entry;
 
@@ -292,6 +303,7 @@ dlcoll_status_t dlc_api_group_split(dlcoll_comm *parent, int color, int key, dlc
     dlcoll_status_t st;
     int32_t *all = NULL;
     split_entry *mine = NULL;
+    int *pranks = NULL;              /* the new group's parent ranks, in group rank order */
     char msg[DLC_MSG_MAX];
     if (color < 0 && color != DLCOLL_SPLIT_NOCOLOR) {
         st = dlc_fail(&err, DLCOLL_ERR_INVALID_ARGUMENT,
@@ -317,7 +329,8 @@ dlcoll_status_t dlc_api_group_split(dlcoll_comm *parent, int color, int key, dlc
     int32_t in[3] = {color, key, (int32_t)id};
     all = calloc((size_t)n * 3, sizeof *all);
     mine = calloc((size_t)n, sizeof *mine);
-    if (!all || !mine) {
+    pranks = calloc((size_t)n, sizeof *pranks);
+    if (!all || !mine || !pranks) {
         st = dlc_fail(&err, DLCOLL_ERR_SYSTEM, "out of memory");
         goto fail;
     }
@@ -346,7 +359,6 @@ dlcoll_status_t dlc_api_group_split(dlcoll_comm *parent, int color, int key, dlc
     for (int i = 0; i < n; i++) {
         if (all[3 * i] != color)
             continue;
-        mine[m].color = all[3 * i];
         mine[m].key = all[3 * i + 1];
         mine[m].id = all[3 * i + 2];
         mine[m].prank = i;
@@ -363,24 +375,12 @@ dlcoll_status_t dlc_api_group_split(dlcoll_comm *parent, int color, int key, dlc
                       mine[0].prank);
         goto fail;
     }
-    int *members = malloc((size_t)m * sizeof *members);
-    if (!members) {
-        st = dlc_fail(&err, DLCOLL_ERR_SYSTEM, "out of memory");
-        goto fail;
-    }
     for (int i = 0; i < m; i++)
-        members[i] = parent->members[mine[i].prank];
+        pranks[i] = mine[i].prank;
     char name[DLC_COMM_NAME_MAX];
     snprintf(name, sizeof name, "split(color=%d)", color);
-    dlcoll_comm *g = NULL;
-    st = dlc_comm_new(w, gid, my_index, m, members, name, 0, &g, &err);
-    free(members);
-    if (st != DLCOLL_SUCCESS)
+    if ((st = new_group(parent, gid, my_index, pranks, m, name, out, &err)) != DLCOLL_SUCCESS)
         goto fail;
-    g->timeout_ms = parent->timeout_ms;
-    dlc_notice_adopt(g);
-    DLC_INFO(&w->lg, "group '%s' (id %" PRIu32 "): rank %d of %d", name, gid, my_index, m);
-    *out = g;
     goto out;
 
 fail:
@@ -388,6 +388,7 @@ fail:
 out:
     free(all);
     free(mine);
+    free(pranks);
     pthread_mutex_unlock(&w->lock);
     return st;
 }
@@ -400,7 +401,7 @@ dlcoll_status_t dlc_api_group_destroy(dlcoll_comm *g)
     char who[256], msg[DLC_MSG_MAX];
     pthread_mutex_lock(&w->lock);
     dlc_comm_who(g, who, sizeof who);
-    if (g->is_world) {
+    if (dlc_comm_is_world(g)) {
         snprintf(msg, sizeof msg, "%s: group_destroy: this is the world communicator; use "
                  "finalize", who);
     } else if (g->head) {

@@ -62,10 +62,7 @@ static dlcoll_status_t open_transport(dlc_world *w, int *all_local, dlc_err *err
                                 w->settings.rdv == DLC_RDV_TCP ? w->settings.rdv_host : NULL,
                                 *all_local, w->iface, sizeof w->iface, &w->lg);
     dlc_transport_params p = {w->prov->name, w->iface[0] ? w->iface : NULL, w->rank, &w->lg};
-    st = dlc_transport_open(&p, &w->tp, err);
-    if (st == DLCOLL_SUCCESS)
-        w->iov_limit = dlc_transport_iov_limit(w->tp);
-    return st;
+    return dlc_transport_open(&p, &w->tp, err);
 }
 
 static dlcoll_status_t exchange_addresses(dlc_world *w, dlc_err *err)
@@ -107,7 +104,7 @@ static dlcoll_status_t make_world_comm(dlc_world *w, dlc_err *err)
         return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
     for (int i = 0; i < w->size; i++)
         members[i] = i;
-    dlcoll_status_t st = dlc_comm_new(w, DLC_WORLD_COMM_ID, w->rank, w->size, members, "world", 1,
+    dlcoll_status_t st = dlc_comm_new(w, DLC_WORLD_COMM_ID, w->rank, w->size, members, "world",
                                       &w->world, err);
     free(members);
     if (st == DLCOLL_SUCCESS)
@@ -118,13 +115,8 @@ static dlcoll_status_t make_world_comm(dlc_world *w, dlc_err *err)
 /* Barrier #0 over the fabric: every rank reached every other one. */
 static dlcoll_status_t first_barrier(dlc_world *w, dlc_err *err)
 {
-    void *state = NULL;
-    int n_slots = 0;
     dlcoll_request *r = NULL;
-    dlcoll_status_t st = dlc_barrier_prepare(w->world, &state, &n_slots, err);
-    if (st == DLCOLL_SUCCESS)
-        st = dlc_request_new(w->world, DLC_OP_BARRIER, "barrier", &dlc_barrier_ops, state, n_slots,
-                             &r, err);
+    dlcoll_status_t st = dlc_barrier_submit(w->world, &r, err);
     if (st != DLCOLL_SUCCESS)
         return st;
     pthread_mutex_lock(&w->lock);

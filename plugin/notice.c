@@ -166,11 +166,11 @@ int dlc_notice_poll(dlc_world *w)
             n->posted = 0;
             if (n->x.status == DLCOLL_SUCCESS && n->x.len == sizeof n->msg) {
                 dlc_notice_msg m = n->msg;
-                /* Repost before handling: handling may poll the transport. */
+                /* Repost before handling: handling may poll the transport.
+                 * A post that fails here is retried (and reported) below. */
                 if (!w->notice_stopped) {
                     dlc_err err;
-                    if (post_in(w, n, &err) != DLCOLL_SUCCESS)
-                        n->posted = 0;
+                    post_in(w, n, &err);
                 }
                 handle(w, &m);
                 activity = 1;

@@ -268,3 +268,19 @@ dlcoll_status_t dlc_slot_check_send(dlcoll_request *r, dlc_slot *s, dlc_err *err
         return transfer_failed(r, &s->x, err);
     return DLCOLL_SUCCESS;
 }
+
+dlcoll_status_t dlc_slots_check_sends(dlcoll_request *r, int first, int n, int *handled,
+                                      int *progressed, dlc_err *err)
+{
+    for (int i = first; i < first + n; i++) {
+        dlc_slot *sl = &r->slots[i];
+        if (!dlc_slot_ready(sl))
+            continue;
+        dlcoll_status_t st = dlc_slot_check_send(r, sl, err);
+        if (st != DLCOLL_SUCCESS)
+            return st;
+        (*handled)++;
+        *progressed = 1;
+    }
+    return DLCOLL_SUCCESS;
+}

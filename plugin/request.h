@@ -110,6 +110,12 @@ dlcoll_status_t dlc_slot_check_recv(dlcoll_request *r, dlc_slot *s, size_t expec
 /* Check a completed send; marks it handled. */
 dlcoll_status_t dlc_slot_check_send(dlcoll_request *r, dlc_slot *s, dlc_err *err);
 
+/* Check every completed, not yet handled send among slots [first, first + n):
+ * adds how many were handled to *handled and sets *progressed when any was.
+ * Stops at the first failed one and returns its error. */
+dlcoll_status_t dlc_slots_check_sends(dlcoll_request *r, int first, int n, int *handled,
+                                      int *progressed, dlc_err *err);
+
 /* Name of an op kind for messages ("allgather"). */
 const char *dlc_op_kind_name(unsigned kind);
 

@@ -138,8 +138,7 @@ static int device_is_host_memory(int type)
 
 /* ------------------------------------------------------------------ describe */
 
-/* "(3, 4)" into buf; "()" for a 0-dim shape. */
-static const char *shape_text(const int64_t *shape, int ndim, char *buf, size_t cap)
+const char *dlc_shape_text(const int64_t *shape, int ndim, char *buf, size_t cap)
 {
     size_t used = 0;
     used += (size_t)snprintf(buf, cap, "(");
@@ -223,7 +222,7 @@ dlcoll_status_t dlc_tensor_describe(const DLTensor *t, const char *what, dlc_ten
     for (int i = 0; i < ndim; i++) {
         if (t->shape[i] < 0)
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s: shape %s has a negative dim",
-                            what, shape_text(t->shape, ndim, sbuf, sizeof sbuf));
+                            what, dlc_shape_text(t->shape, ndim, sbuf, sizeof sbuf));
         if (t->shape[i] == 0)
             has_zero = 1;
     }
@@ -238,17 +237,17 @@ dlcoll_status_t dlc_tensor_describe(const DLTensor *t, const char *what, dlc_ten
             if (__builtin_mul_overflow(numel, (size_t)t->shape[i], &numel))
                 return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                                 "%s: shape %s has too many elements", what,
-                                shape_text(t->shape, ndim, sbuf, sizeof sbuf));
+                                dlc_shape_text(t->shape, ndim, sbuf, sizeof sbuf));
     }
     if (__builtin_mul_overflow(numel, esize, &nbytes) || nbytes > (size_t)PTRDIFF_MAX)
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                         "%s: shape %s of %s is too large to address", what,
-                        shape_text(t->shape, ndim, sbuf, sizeof sbuf),
+                        dlc_shape_text(t->shape, ndim, sbuf, sizeof sbuf),
                         dlc_dtype_name(t->dtype, name, sizeof name));
     if (numel > 0 && !t->data)
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                         "%s: data is NULL but shape %s has %zu elements", what,
-                        shape_text(t->shape, ndim, sbuf, sizeof sbuf), numel);
+                        dlc_shape_text(t->shape, ndim, sbuf, sizeof sbuf), numel);
 
     /* Strides: NULL means compact row-major.  A dim of extent <= 1 never moves
      * the address, so its stride is not checked (frameworks put anything
@@ -294,12 +293,12 @@ dlcoll_status_t dlc_tensor_describe(const DLTensor *t, const char *what, dlc_ten
             __builtin_add_overflow(span_el, term, &span_el))
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                             "%s: strides of shape %s reach beyond the address space", what,
-                            shape_text(t->shape, ndim, sbuf, sizeof sbuf));
+                            dlc_shape_text(t->shape, ndim, sbuf, sizeof sbuf));
     }
     if (__builtin_mul_overflow(span_el, esize, &span) || span > (size_t)PTRDIFF_MAX)
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                         "%s: strides of shape %s reach beyond the address space", what,
-                        shape_text(t->shape, ndim, sbuf, sizeof sbuf));
+                        dlc_shape_text(t->shape, ndim, sbuf, sizeof sbuf));
     if (numel > 0) {
         uintptr_t end;
         if (__builtin_add_overflow((uintptr_t)t->data, (uintptr_t)t->byte_offset, &end) ||
@@ -328,8 +327,8 @@ dlcoll_status_t dlc_tensor_describe(const DLTensor *t, const char *what, dlc_ten
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                             "%s: overlapping layout: strides %s for shape %s may put two "
                             "elements at one address",
-                            what, shape_text(out->strides, ndim, stbuf, sizeof stbuf),
-                            shape_text(t->shape, ndim, sbuf, sizeof sbuf));
+                            what, dlc_shape_text(out->strides, ndim, stbuf, sizeof stbuf),
+                            dlc_shape_text(t->shape, ndim, sbuf, sizeof sbuf));
         }
         reach += (live[i].extent - 1) * live[i].stride; /* <= span: no overflow */
     }
@@ -591,12 +590,12 @@ dlcoll_status_t dlc_tensor_check_gather_output(const dlc_tensor *in, const dlc_t
     char have[DLC_MAX_NDIM * 24 + 4], inb[DLC_MAX_NDIM * 24 + 4];
     char need1[DLC_MAX_NDIM * 24 + 32], need2[DLC_MAX_NDIM * 24 + 4];
     int64_t shp[DLC_MAX_NDIM + 1];
-    shape_text(out->shape, out->ndim, have, sizeof have);
-    shape_text(in->shape, in->ndim, inb, sizeof inb);
+    dlc_shape_text(out->shape, out->ndim, have, sizeof have);
+    dlc_shape_text(in->shape, in->ndim, inb, sizeof inb);
     shp[0] = n;
     for (int i = 0; i < in->ndim; i++)
         shp[i + 1] = in->shape[i];
-    shape_text(shp, in->ndim + 1, need2, sizeof need2);
+    dlc_shape_text(shp, in->ndim + 1, need2, sizeof need2);
     if (in->ndim == 0)
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                         "output has shape %s but %d rank%s x input %s needs %s", have, n,
@@ -604,7 +603,7 @@ dlcoll_status_t dlc_tensor_check_gather_output(const dlc_tensor *in, const dlc_t
     for (int i = 0; i < in->ndim; i++)
         shp[i] = in->shape[i];
     shp[0] = n_in0;
-    shape_text(shp, in->ndim, need1, sizeof need1);
+    dlc_shape_text(shp, in->ndim, need1, sizeof need1);
     return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                     "output has shape %s but %d rank%s x input %s needs %s or %s", have, n,
                     n == 1 ? "" : "s", inb, need1, need2);

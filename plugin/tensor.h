@@ -38,6 +38,9 @@ dlcoll_status_t dlc_tensor_describe(const DLTensor *t, const char *what, dlc_ten
  * (code 6, 8 bits), int/uint 8-64, float 16/32/64, bfloat 16, complex 64/128. */
 size_t dlc_dtype_size(DLDataType dt);
 
+/* "(3, 4)" into buf ("()" for a 0-dim shape); returns buf. */
+const char *dlc_shape_text(const int64_t *shape, int ndim, char *buf, size_t cap);
+
 /* "float32", "int64", "bool", ... or "dtype(code=C,bits=B,lanes=L)" written into buf. */
 const char *dlc_dtype_name(DLDataType dt, char *buf, size_t cap);
 

@@ -530,28 +530,44 @@ static dlcoll_status_t posted(dlc_transport *t, const char *what, ssize_t ret, d
                     "failed: %s", what, x->len, fi_strerror((int)-ret));
 }
 
+/* One empty entry for a zero-byte message, and its descriptor. */
+typedef struct empty_entry {
+    struct iovec iov;
+    void *desc[1];
+} empty_entry;
+
+/* The fields a send and a receive describe alike.  Zero entries become one
+ * empty entry (not every provider takes a NULL iov); it needs no
+ * registration, so where registration is needed its descriptor is NULL. */
+static void fill_msg(const dlc_transport *t, dlc_xfer *x, const struct iovec *iov, int iovcnt,
+                     fi_addr_t addr, uint64_t tag, empty_entry *empty, struct fi_msg_tagged *msg)
+{
+    static char empty_byte;
+    memset(msg, 0, sizeof *msg);
+    empty->desc[0] = NULL;
+    if (iovcnt == 0) {
+        empty->iov.iov_base = &empty_byte;
+        empty->iov.iov_len = 0;
+        iov = &empty->iov;
+        iovcnt = 1;
+    }
+    msg->msg_iov = iov;
+    msg->desc = x->mr_desc ? x->mr_desc : (t->need_mr ? empty->desc : NULL);
+    msg->iov_count = (size_t)iovcnt;
+    msg->addr = addr;
+    msg->tag = tag;
+    msg->context = x;
+}
+
 dlcoll_status_t dlc_transport_send(dlc_transport *t, int peer, const struct iovec *iov, int iovcnt,
                                    uint64_t tag, uint64_t data, dlc_xfer *x, dlc_err *err)
 {
     dlcoll_status_t st = prepare(t, "send", peer, iov, iovcnt, tag, 0, x, err);
     if (st != DLCOLL_SUCCESS)
         return st;
-    /* Zero bytes go as one empty entry: not every provider takes a NULL iov. */
-    static char empty_byte;
-    struct iovec empty = {.iov_base = &empty_byte, .iov_len = 0};
-    if (iovcnt == 0) {
-        iov = &empty;
-        iovcnt = 1;
-    }
-    void *no_desc[1] = {NULL}; /* an empty entry needs no registration */
+    empty_entry empty;
     struct fi_msg_tagged msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = iov;
-    msg.desc = x->mr_desc ? x->mr_desc : (t->need_mr ? no_desc : NULL);
-    msg.iov_count = (size_t)iovcnt;
-    msg.addr = (fi_addr_t)peer;
-    msg.tag = tag;
-    msg.context = x;
+    fill_msg(t, x, iov, iovcnt, (fi_addr_t)peer, tag, &empty, &msg);
     msg.data = data;
     ssize_t ret = fi_tsendmsg(t->ep, &msg, FI_REMOTE_CQ_DATA | FI_COMPLETION);
     if (ret != -FI_EAGAIN) /* retries are not worth a line each */
@@ -568,7 +584,6 @@ dlcoll_status_t dlc_transport_recv(dlc_transport *t, int peer, const struct iove
     if (st != DLCOLL_SUCCESS)
         return st;
     struct iovec with_sink[DLC_IOV_CAP + 1];
-    static char empty_byte;
     int user_iovcnt = iovcnt;
     if (t->sink) {
         /* Caller's entries, then the sink for whatever does not fit. */
@@ -578,23 +593,11 @@ dlcoll_status_t dlc_transport_recv(dlc_transport *t, int peer, const struct iove
         with_sink[iovcnt].iov_len = t->sink_len;
         iov = with_sink;
         iovcnt++;
-    } else if (iovcnt == 0) {
-        /* Zero bytes go as one empty entry: not every provider takes a NULL iov. */
-        with_sink[0].iov_base = &empty_byte;
-        with_sink[0].iov_len = 0;
-        iov = with_sink;
-        iovcnt = 1;
     }
-    void *no_desc[1] = {NULL}; /* an empty entry needs no registration */
+    empty_entry empty;
     struct fi_msg_tagged msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = iov;
-    msg.desc = x->mr_desc ? x->mr_desc : (t->need_mr ? no_desc : NULL);
-    msg.iov_count = (size_t)iovcnt;
-    msg.addr = peer < 0 ? FI_ADDR_UNSPEC : (fi_addr_t)peer;
-    msg.tag = tag;
+    fill_msg(t, x, iov, iovcnt, peer < 0 ? FI_ADDR_UNSPEC : (fi_addr_t)peer, tag, &empty, &msg);
     msg.ignore = ignore;
-    msg.context = x;
     ssize_t ret = fi_trecvmsg(t->ep, &msg, FI_COMPLETION);
     if (ret != -FI_EAGAIN)
         DLC_TRACE(t->lg, "transport: recv from rank %d tag 0x%016" PRIx64 " ignore 0x%016" PRIx64

@@ -163,6 +163,20 @@ double mp_now_ms(void);
         }                                                                      \
     } while (0)
 
+/* For rank functions that run a series of checked cases, each returning 0
+ * (right), 1 (wrong data, reported) or 2 (the call failed: the comm may be
+ * broken): count the failed ones in `fails`, and return 1 from the rank
+ * function after a failed call or the 6th failed case. */
+#define MP_TALLY(rc, fails)                                                    \
+    do {                                                                       \
+        int tally_rc_ = (rc);                                                  \
+        if (tally_rc_) {                                                       \
+            (fails)++;                                                         \
+            if (tally_rc_ == 2 || (fails) >= 6)                                \
+                return 1;                                                      \
+        }                                                                      \
+    } while (0)
+
 /* Call a plugin entry that must succeed; on failure report the status and the
  * communicator's last_error and return 1 from the rank function. */
 #define MP_OK_ON(ctx, comm_, call)                                             \

@@ -23,11 +23,7 @@ typedef struct ag_arg {
     do {                                                                       \
         mp_ag_spec sp_ = (spec_);                                              \
         int rc_ = mp_check_allgather(ctx, ctx->comm, &sp_, ctx->rank, ctx->size, NULL); \
-        if (rc_) {                                                             \
-            fails++;                                                           \
-            if (rc_ == 2 || fails >= 6)                                        \
-                return 1;                                                      \
-        }                                                                      \
+        MP_TALLY(rc_, fails);                                                  \
     } while (0)
 
 static mp_ag_spec with(mp_ag_spec s, int stacked, int inplace, size_t in_off, size_t out_off)

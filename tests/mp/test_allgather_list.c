@@ -314,15 +314,7 @@ static int list_case(mp_ctx *ctx, DLDataType dt, int ndim, const int64_t *shape,
     return bad;
 }
 
-#define CASE(...)                                                              \
-    do {                                                                       \
-        int rc_ = list_case(ctx, __VA_ARGS__);                                 \
-        if (rc_) {                                                             \
-            fails++;                                                           \
-            if (rc_ == 2 || fails >= 6)                                        \
-                return 1;                                                      \
-        }                                                                      \
-    } while (0)
+#define CASE(...) MP_TALLY(list_case(ctx, __VA_ARGS__), fails)
 
 static int all_lists(mp_ctx *ctx)
 {

@@ -144,6 +144,14 @@ static dlc_store *must_open(const dlc_settings *s)
     return st;
 }
 
+/* Rank 0's store, serving on a free loopback port (stored in *port). */
+static dlc_store *must_serve(int *port)
+{
+    *port = free_port(AF_INET);
+    dlc_settings s0 = tcp_settings("127.0.0.1", *port, 0, 10000);
+    return must_open(&s0);
+}
+
 static void must_set(dlc_store *st, const char *key, const void *v, size_t len)
 {
     dlc_err err = { 0 };
@@ -357,9 +365,8 @@ Test(tcp_store, ipv6_loopback)
 
 Test(tcp_store, get_times_out_and_the_connection_stays_usable)
 {
-    int port = free_port(AF_INET);
-    dlc_settings s0 = tcp_settings("127.0.0.1", port, 0, 10000);
-    dlc_store *st = must_open(&s0);
+    int port;
+    dlc_store *st = must_serve(&port);
     char buf[16];
     size_t len = 0;
     dlc_err err = { 0 };
@@ -384,9 +391,8 @@ Test(tcp_store, get_times_out_and_the_connection_stays_usable)
 
 Test(tcp_store, value_longer_than_the_buffer)
 {
-    int port = free_port(AF_INET);
-    dlc_settings s0 = tcp_settings("127.0.0.1", port, 0, 10000);
-    dlc_store *st = must_open(&s0);
+    int port;
+    dlc_store *st = must_serve(&port);
     char value[100];
     memset(value, 'v', sizeof value);
     must_set(st, "long", value, sizeof value);
@@ -404,9 +410,8 @@ Test(tcp_store, value_longer_than_the_buffer)
 
 Test(tcp_store, argument_limits)
 {
-    int port = free_port(AF_INET);
-    dlc_settings s0 = tcp_settings("127.0.0.1", port, 0, 10000);
-    dlc_store *st = must_open(&s0);
+    int port;
+    dlc_store *st = must_serve(&port);
     dlc_err err = { 0 };
     char key[1100];
     memset(key, 'k', sizeof key);
@@ -430,9 +435,8 @@ Test(tcp_store, argument_limits)
 
 Test(tcp_store, garbage_closes_only_that_connection)
 {
-    int port = free_port(AF_INET);
-    dlc_settings s0 = tcp_settings("127.0.0.1", port, 0, 10000);
-    dlc_store *st = must_open(&s0);
+    int port;
+    dlc_store *st = must_serve(&port);
     must_set(st, "before", "1", 1);
 
     /* An idle client with half a request: must not block anyone. */
@@ -953,9 +957,8 @@ Test(allgather, a_value_of_the_wrong_length_names_the_rank)
 
 Test(allgather, tcp_missing_ranks)
 {
-    int port = free_port(AF_INET);
-    dlc_settings s0 = tcp_settings("127.0.0.1", port, 0, 10000);
-    dlc_store *st = must_open(&s0);
+    int port;
+    dlc_store *st = must_serve(&port);
     dlc_err err = { 0 };
     int mine = 0, all[4];
     cr_assert_eq(dlc_store_allgather(st, "t", 0, 4, &mine, sizeof mine, all, 150, &err), DLCOLL_ERR_TIMEOUT);
