@@ -7,3 +7,4 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh
 cd build
 ctest --output-on-failure "$@"; [ $# -gt 0 ] || ../scripts/test-python.sh  # PyTorch backend (1.13 + 2.x)
+[ $# -gt 0 ] || ../scripts/test-mindspore.sh  # MindSpore backend (2.10.0 CPU wheel from PyPI, venv)

@@ -1,0 +1,329 @@
+/*
+ * dlcoll_ms.c -- the C side of dlcoll.mindspore.
+ *
+ * One shared object, libdlcoll_ms.so, used two ways in the same process:
+ *
+ *   1. Python (ctypes) calls dlcoll_ms_init / _group_create / _group_destroy /
+ *      _finalize / _abort to manage a process-global world communicator and a
+ *      small table of group communicators ("slots"; slot 0 is the world).
+ *   2. MindSpore's AOT custom op (ops.Custom(func="libdlcoll_ms.so:
+ *      dlcoll_ms_allgather", func_type="aot")) dlopen()s the same file and
+ *      calls dlcoll_ms_allgather with the op's buffers.  dlopen of a path that
+ *      is already loaded returns the same copy, so both see the same state.
+ *
+ * The AOT op has two inputs and one output:
+ *     params[0]  x       the tensor to gather, (x0, x1, ...), any moved dtype
+ *     params[1]  group   int32[2]: { slot, generation } of the communicator
+ *     params[2]  out     (N*x0, x1, ...), same dtype, MindSpore's own buffer
+ * The plugin receives straight into out (no copy on our side).
+ *
+ * The plugin is reached only through the ABI (abi/dlcoll.h) and loaded with
+ * abi/dlcoll_loader.h; nothing of MindSpore's C++ is used, so this file does
+ * not depend on a MindSpore version (only on the documented AOT signature).
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "abi/dlcoll.h"
+#include "abi/dlcoll_loader.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define MAX_SLOTS 256
+#define ERR_CAP 2048
+
+typedef struct group_slot {
+    dlcoll_comm_t comm;     /* NULL: free (or this rank is not a member)  */
+    int reserved;           /* taken by a group_create still in progress  */
+    int generation;         /* bumped on every reuse, so stale ops fail   */
+    char name[128];         /* MindSpore group name, for messages         */
+} group_slot;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static dlcoll_loader_t g_loader;
+static const dlcoll_plugin_v1_t *g_plugin;   /* NULL until init succeeded */
+static group_slot g_slots[MAX_SLOTS];        /* [0] is the world          */
+static char g_error[ERR_CAP];                /* last error, any thread    */
+
+/* Record the last error (and return status, for tail calls). */
+static int set_error(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_error, sizeof g_error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+EXPORT const char *dlcoll_ms_last_error(void)
+{
+    return g_error;
+}
+
+EXPORT const char *dlcoll_ms_status_string(int status)
+{
+    return g_plugin ? g_plugin->status_string((dlcoll_status_t)status) : "dlcoll plugin not loaded";
+}
+
+/* Generation of slot (bumped each time the slot gets a new communicator). */
+EXPORT int dlcoll_ms_generation(int slot)
+{
+    return (slot >= 0 && slot < MAX_SLOTS) ? g_slots[slot].generation : -1;
+}
+
+EXPORT int dlcoll_ms_is_initialized(void)
+{
+    return g_plugin != NULL && g_slots[0].comm != NULL;
+}
+
+/*
+ * Load the plugin (path NULL or "": $DLCOLL_PLUGIN, else libdlcoll.so) and
+ * create the world communicator.  rank / world_size / init_method may be
+ * DLCOLL_FROM_ENV / NULL to let the plugin read the environment (RANK_ID,
+ * MS_NODE_ID, MS_WORKER_NUM, MS_SCHED_HOST/PORT, ...); store, when not NULL,
+ * is the host store that the scheduler process serves.
+ */
+EXPORT int dlcoll_ms_init(const char *plugin_path, int rank, int world_size, int timeout_ms,
+                          const char *init_method, const dlcoll_store_t *store)
+{
+    pthread_mutex_lock(&g_lock);
+    int rc = DLCOLL_SUCCESS;
+    if (g_slots[0].comm) {
+        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT, "dlcoll.mindspore: init() was already called");
+        goto out;
+    }
+    if (!g_plugin) {
+        if (dlcoll_load(&g_loader, plugin_path) != 0) {
+            rc = set_error(DLCOLL_ERR_VERSION, "%s", g_loader.error);
+            goto out;
+        }
+        g_plugin = g_loader.plugin;
+    }
+    dlcoll_config_t cfg = dlcoll_config_init();
+    cfg.rank = rank;
+    cfg.world_size = world_size;
+    cfg.timeout_ms = timeout_ms;
+    cfg.init_method = (init_method && *init_method) ? init_method : NULL;
+    cfg.store = store;
+    dlcoll_comm_t world = NULL;
+    rc = g_plugin->init(&cfg, &world);
+    if (rc != DLCOLL_SUCCESS) {
+        set_error(rc, "dlcoll.mindspore: init failed (%s): %s", g_plugin->status_string(rc),
+                  g_plugin->last_error(NULL));
+        goto out;
+    }
+    g_slots[0].comm = world;
+    g_slots[0].generation++;
+    snprintf(g_slots[0].name, sizeof g_slots[0].name, "world");
+out:
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+/* Rank and size of the communicator in slot. */
+EXPORT int dlcoll_ms_comm_info(int slot, int *rank, int *size)
+{
+    if (slot < 0 || slot >= MAX_SLOTS || !g_plugin || !g_slots[slot].comm)
+        return set_error(DLCOLL_ERR_INVALID_ARGUMENT, "dlcoll.mindspore: no communicator in slot %d", slot);
+    int rc = g_plugin->comm_rank(g_slots[slot].comm, rank);
+    if (rc == DLCOLL_SUCCESS)
+        rc = g_plugin->comm_size(g_slots[slot].comm, size);
+    if (rc != DLCOLL_SUCCESS)
+        return set_error(rc, "dlcoll.mindspore: %s", g_plugin->last_error(g_slots[slot].comm));
+    return rc;
+}
+
+/*
+ * Create a group of world ranks ranks[0..n-1] named name.  Collective over
+ * the members.  *slot gets the group's slot and *generation its generation,
+ * or -1 when this rank is not a member.
+ */
+EXPORT int dlcoll_ms_group_create(const int *ranks, int n, const char *name, int *slot,
+                                  int *generation)
+{
+    *slot = -1;
+    *generation = -1;
+    if (!g_plugin || !g_slots[0].comm)
+        return set_error(DLCOLL_ERR_INVALID_ARGUMENT, "dlcoll.mindspore: call init() before create_group()");
+    pthread_mutex_lock(&g_lock);
+    int free_slot = -1;
+    for (int i = 1; i < MAX_SLOTS && free_slot < 0; i++)
+        if (!g_slots[i].comm && !g_slots[i].reserved)
+            free_slot = i;
+    if (free_slot >= 0)
+        g_slots[free_slot].reserved = 1; /* ours while the collective call runs */
+    pthread_mutex_unlock(&g_lock);
+    if (free_slot < 0)
+        return set_error(DLCOLL_ERR_SYSTEM, "dlcoll.mindspore: more than %d groups", MAX_SLOTS - 1);
+
+    dlcoll_comm_t group = NULL;
+    int rc = g_plugin->group_create(g_slots[0].comm, ranks, n, name, &group);
+    if (rc != DLCOLL_SUCCESS || !group) { /* failed, or not a member */
+        pthread_mutex_lock(&g_lock);
+        g_slots[free_slot].reserved = 0;
+        pthread_mutex_unlock(&g_lock);
+        if (rc != DLCOLL_SUCCESS)
+            return set_error(rc, "dlcoll.mindspore: create_group('%s') failed (%s): %s", name,
+                             g_plugin->status_string(rc), g_plugin->last_error(NULL));
+        return DLCOLL_SUCCESS;
+    }
+    pthread_mutex_lock(&g_lock);
+    g_slots[free_slot].reserved = 0;
+    g_slots[free_slot].comm = group;
+    g_slots[free_slot].generation++;
+    snprintf(g_slots[free_slot].name, sizeof g_slots[free_slot].name, "%s", name);
+    *slot = free_slot;
+    *generation = g_slots[free_slot].generation;
+    pthread_mutex_unlock(&g_lock);
+    return DLCOLL_SUCCESS;
+}
+
+EXPORT int dlcoll_ms_group_destroy(int slot)
+{
+    if (slot <= 0 || slot >= MAX_SLOTS || !g_plugin)
+        return set_error(DLCOLL_ERR_INVALID_ARGUMENT, "dlcoll.mindspore: bad group slot %d", slot);
+    pthread_mutex_lock(&g_lock);
+    dlcoll_comm_t group = g_slots[slot].comm;
+    g_slots[slot].comm = NULL;
+    pthread_mutex_unlock(&g_lock);
+    if (!group)
+        return DLCOLL_SUCCESS;
+    int rc = g_plugin->group_destroy(group);
+    if (rc != DLCOLL_SUCCESS)
+        return set_error(rc, "dlcoll.mindspore: destroy_group: %s", g_plugin->last_error(NULL));
+    return rc;
+}
+
+/* Free every communicator (not collective).  The plugin stays loaded. */
+EXPORT int dlcoll_ms_finalize(void)
+{
+    if (!g_plugin || !g_slots[0].comm)
+        return DLCOLL_SUCCESS;
+    pthread_mutex_lock(&g_lock);
+    dlcoll_comm_t world = g_slots[0].comm;
+    for (int i = 0; i < MAX_SLOTS; i++)
+        g_slots[i].comm = NULL; /* finalize frees the groups too */
+    pthread_mutex_unlock(&g_lock);
+    int rc = g_plugin->finalize(world);
+    if (rc != DLCOLL_SUCCESS)
+        return set_error(rc, "dlcoll.mindspore: finalize: %s", g_plugin->last_error(NULL));
+    return rc;
+}
+
+/* Fail every pending and future operation (any thread). */
+EXPORT int dlcoll_ms_abort(void)
+{
+    if (!g_plugin || !g_slots[0].comm)
+        return DLCOLL_SUCCESS;
+    return g_plugin->abort(g_slots[0].comm);
+}
+
+/* ------------------------------------------------------------------ the AOT op */
+
+/* MindSpore's AOT dtype names (the type's string form) -> DLPack. */
+static const struct {
+    const char *name;
+    uint8_t code, bits;
+} k_dtypes[] = {
+    {"bool", DLCOLL_DL_BOOL_CODE, 8}, {"int8", kDLInt, 8},       {"int16", kDLInt, 16},
+    {"int32", kDLInt, 32},            {"int", kDLInt, 32},       {"int64", kDLInt, 64},
+    {"uint8", kDLUInt, 8},            {"uint16", kDLUInt, 16},   {"uint32", kDLUInt, 32},
+    {"uint", kDLUInt, 32},            {"uint64", kDLUInt, 64},   {"float16", kDLFloat, 16},
+    {"float32", kDLFloat, 32},        {"float", kDLFloat, 32},   {"float64", kDLFloat, 64},
+    {"double", kDLFloat, 64},         {"bfloat16", kDLBfloat, 16},
+};
+
+static int dtype_of(const char *name, DLDataType *out)
+{
+    for (size_t i = 0; name && i < sizeof k_dtypes / sizeof k_dtypes[0]; i++) {
+        if (strcmp(name, k_dtypes[i].name) == 0) {
+            out->code = k_dtypes[i].code;
+            out->bits = k_dtypes[i].bits;
+            out->lanes = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Non-NULL address for empty buffers (the plugin rejects NULL data). */
+static char g_empty_buffer[8];
+
+/*
+ * The AOT kernel: gather params[0] of every rank of the group named by
+ * params[1] into params[2].  Returns 0 on success; anything else makes
+ * MindSpore raise, and the reason is in dlcoll_ms_last_error() and on stderr.
+ */
+EXPORT int dlcoll_ms_allgather(int nparam, void **params, int *ndims, int64_t **shapes,
+                               const char **dtypes, void *stream, void *extra)
+{
+    (void)stream;
+    (void)extra;
+    int rc;
+    g_error[0] = '\0';
+    if (nparam != 3) {
+        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT,
+                       "dlcoll AllGather: expected 2 inputs and 1 output, got %d buffers", nparam);
+        goto fail;
+    }
+    if (ndims[1] != 1 || shapes[1][0] != 2 || !dtypes[1] || strcmp(dtypes[1], "int32") != 0) {
+        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT, "dlcoll AllGather: the group input is not int32[2]");
+        goto fail;
+    }
+    const int32_t *group_id = (const int32_t *)params[1];
+    int slot = group_id[0], generation = group_id[1];
+    pthread_mutex_lock(&g_lock);
+    dlcoll_comm_t comm = (slot >= 0 && slot < MAX_SLOTS && g_slots[slot].generation == generation)
+                             ? g_slots[slot].comm : NULL;
+    char group_name[128];
+    snprintf(group_name, sizeof group_name, "%s",
+             (slot >= 0 && slot < MAX_SLOTS) ? g_slots[slot].name : "?");
+    pthread_mutex_unlock(&g_lock);
+    if (!g_plugin || !comm) {
+        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT,
+                       "dlcoll AllGather: group (slot %d) was destroyed or dlcoll.mindspore is not "
+                       "initialized (call dlcoll.mindspore.init() and create_group() first)", slot);
+        goto fail;
+    }
+
+    DLDataType dt;
+    if (!dtypes[0] || !dtype_of(dtypes[0], &dt)) {
+        rc = set_error(DLCOLL_ERR_UNSUPPORTED, "dlcoll AllGather (group '%s'): unsupported dtype %s",
+                       group_name, dtypes[0] ? dtypes[0] : "(null)");
+        goto fail;
+    }
+    if (!dtypes[2] || strcmp(dtypes[0], dtypes[2]) != 0 || ndims[0] < 1 || ndims[2] != ndims[0]) {
+        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT,
+                       "dlcoll AllGather (group '%s'): output must have the input's dtype and rank "
+                       "(input %s/%d dims, output %s/%d dims)", group_name, dtypes[0], ndims[0],
+                       dtypes[2] ? dtypes[2] : "(null)", ndims[2]);
+        goto fail;
+    }
+    int64_t in_elems = 1, out_elems = 1;
+    for (int d = 0; d < ndims[0]; d++) {
+        in_elems *= shapes[0][d];
+        out_elems *= shapes[2][d];
+    }
+    DLTensor in = {0}, out = {0};
+    in.data = (params[0] && in_elems) ? params[0] : g_empty_buffer;
+    in.device.device_type = kDLCPU;
+    in.ndim = ndims[0];
+    in.dtype = dt;
+    in.shape = shapes[0];
+    out = in;
+    out.data = (params[2] && out_elems) ? params[2] : g_empty_buffer;
+    out.shape = shapes[2];
+    rc = g_plugin->allgather(comm, &in, &out, NULL);
+    if (rc != DLCOLL_SUCCESS) {
+        set_error(rc, "dlcoll AllGather (group '%s') failed (%s): %s", group_name,
+                  g_plugin->status_string(rc), g_plugin->last_error(comm));
+        goto fail;
+    }
+    return 0;
+fail:
+    fprintf(stderr, "%s\n", g_error);
+    fflush(stderr);
+    return rc ? rc : 1;
+}
