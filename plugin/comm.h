@@ -109,6 +109,11 @@ struct dlc_world {
     dlc_host_rec *hosts;             /* [size], from the store */
     uint64_t *dead_ns;               /* [size]: when liveness found the rank gone, 0 = alive */
     int *stat_fds;                   /* [size]: /proc/<pid>/stat of local peers, else -1 */
+    int *pid_fds;                    /* [size]: pidfd of local peers (readable = exited), else -1 */
+    uint64_t *stat_checked_ns;       /* [size]: last /proc/<pid>/stat check before a send */
+    int spin_ns;                     /* wait loop: spin this long on the CQ before yielding */
+    int spin_max_ns;                 /* the most spin_ns adapts to (0: not chosen yet) */
+    unsigned spin_probes;            /* waits begun at the shortest spin (every 64th probes) */
     uint64_t next_liveness_ns;
 
     dlcoll_comm **comms;             /* registry, looked up by id for notices */

@@ -7,21 +7,32 @@
  * communicator.  So a thread waiting on one group's request also moves the
  * others', and requests waited for out of order never deadlock.
  *
- * Waiting is gentle on the CPU (several ranks may share a core): after a few
- * idle passes the waiter yields, then sleeps in the transport's wait object
- * for a short while (holding the lock, which the transport needs; when other
- * threads wait too it sleeps briefly without the lock instead).  The world
- * lock is dropped between passes so other threads can get in.
+ * Waiting is gentle on the CPU (several ranks may share a core): a waiter
+ * spins on the completion queue while the wait is short, then yields, then
+ * sleeps in the transport's wait object for a short while (holding the lock,
+ * which the transport needs; when other threads wait too it sleeps briefly
+ * without the lock instead).  How long it spins depends on the host: with a
+ * core for every local rank, spinning for tens of microseconds catches the
+ * answer of a peer that is running right now (a yield or a sleep would add
+ * its own latency); with more local ranks than cores the peer needs this
+ * core, so the waiter yields after a few passes.  The spin also adapts to
+ * how the last waits went (adapt_spin).  The world lock is dropped between
+ * passes so other threads can get in.
  */
 #include <sched.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "comm.h"
 #include "request.h"
 
-#define SPIN_PASSES 16          /* idle passes before yielding the CPU */
-#define YIELD_PASSES 128        /* idle passes before sleeping in the transport */
+#define SPIN_PASSES 16          /* idle passes before yielding, at least */
+#define SPIN_MAX_NS (50 * 1000) /* longest spin, with a core for every local rank */
+#define SPIN_MIN_NS (4 * 1000)  /* shortest spin */
+#define YIELD_PASSES 128        /* idle passes before sleeping in the transport ... */
+#define YIELD_NS (1000 * 1000)  /* ... and idle this long, with a core for every local rank */
 #define IDLE_WAIT_US 250        /* one sleep in the transport's wait object */
 #define IDLE_SLEEP_NS 50000     /* one sleep without the lock (other threads wait too) */
 #define LONG_IDLE_NS (50 * DLC_MS_NS) /* idle this long (a slow peer): nap longer, lock dropped */
@@ -142,9 +153,64 @@ int dlc_progress_pass(dlc_world *w)
     return activity;
 }
 
+/* The longest a waiter spins before yielding: SPIN_MAX_NS when this host
+ * has a core (of those this process may run on) for every rank of the world
+ * on it, else SPIN_MIN_NS. */
+static int choose_spin_max_ns(const dlc_world *w)
+{
+    int local = 1;
+    for (int i = 0; w->hosts && i < w->size; i++)
+        if (i != w->rank &&
+            strncmp(w->hosts[i].host, w->hosts[w->rank].host, DLC_HOSTNAME_MAX) == 0)
+            local++;
+    int cpus = 0;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        cpus = CPU_COUNT(&set);
+    if (cpus <= 0)
+        cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus > 0 && local <= cpus ? SPIN_MAX_NS : SPIN_MIN_NS;
+}
+
+/* Adapt the spin to how long the waits turn out to be: a wait that ended
+ * within its spin doubles it (up to spin_max_ns); one that outlasted it
+ * drops it to SPIN_MIN_NS (a failed spin wastes its whole length, and on a
+ * loaded host the next one is likely to fail too).  So ranks that answer
+ * each other within microseconds keep spinning, and ranks that share a core
+ * (more ranks than cores, or other load) stop burning the time slice their
+ * peer needs.  Two ranks that both yield answer each other slowly, which
+ * would keep both at the shortest spin even when each has a core; so every
+ * SPIN_PROBE_EVERY-th wait at the shortest spin spins the longest instead,
+ * and one answered in time goes back to the longest spin (when the ranks do
+ * share a core this costs one long spin in SPIN_PROBE_EVERY waits). */
+#define SPIN_PROBE_EVERY 64
+
+static int spin_budget(dlc_world *w)
+{
+    if (w->spin_ns <= SPIN_MIN_NS && w->spin_max_ns > SPIN_MIN_NS &&
+        ++w->spin_probes % SPIN_PROBE_EVERY == 0)
+        return w->spin_max_ns;
+    return w->spin_ns;
+}
+
+static void adapt_spin(dlc_world *w, uint64_t waited_ns, int budget)
+{
+    if (waited_ns <= (uint64_t)budget) {
+        int more = budget > w->spin_ns ? budget : w->spin_ns * 2;
+        w->spin_ns = more < w->spin_max_ns ? more : w->spin_max_ns;
+    } else {
+        w->spin_ns = SPIN_MIN_NS;
+    }
+}
+
 static dlcoll_status_t wait_loop(dlcoll_request *r, int timeout_ms)
 {
     dlc_world *w = r->w;
+    if (w->spin_max_ns == 0) {
+        w->spin_max_ns = choose_spin_max_ns(w);
+        w->spin_ns = SPIN_MIN_NS;
+    }
+    int budget = spin_budget(w);
     uint64_t deadline = dlc_now_ns() + (timeout_ms > 0 ? (uint64_t)timeout_ms * DLC_MS_NS : 0);
     unsigned idle = 0;
     uint64_t last_activity = dlc_now_ns();
@@ -164,6 +230,8 @@ static dlcoll_status_t wait_loop(dlcoll_request *r, int timeout_ms)
             return r->status;
         }
         if (activity) {
+            if (idle > 0)
+                adapt_spin(w, now - last_activity, budget);
             idle = 0;
             last_activity = now;
         } else {
@@ -172,15 +240,21 @@ static dlcoll_status_t wait_loop(dlcoll_request *r, int timeout_ms)
         /* Spin, then yield, then sleep: in the transport's wait object (it
          * needs the lock) when this is the only waiting thread, else, or once
          * idle for long, without the lock. */
-        int long_idle = now - last_activity > LONG_IDLE_NS;
-        int sleep_locked = idle > YIELD_PASSES && !long_idle && w->waiters == 1;
+        uint64_t idle_ns = now - last_activity;
+        int long_idle = idle_ns > LONG_IDLE_NS;
+        /* More ranks than cores: sleep after YIELD_PASSES alone, so the
+         * ranks that are copying get the cores. */
+        int sleeping = idle > YIELD_PASSES &&
+                       (w->spin_max_ns <= SPIN_MIN_NS || idle_ns > YIELD_NS);
+        int yielding = idle > SPIN_PASSES && idle_ns >= (uint64_t)budget;
+        int sleep_locked = sleeping && !long_idle && w->waiters == 1;
         if (sleep_locked)
             dlc_transport_wait(w->tp, IDLE_WAIT_US);
         pthread_mutex_unlock(&w->lock);
-        if (idle > YIELD_PASSES && !sleep_locked) {
+        if (sleeping && !sleep_locked) {
             struct timespec ts = {0, long_idle ? LONG_IDLE_SLEEP_NS : IDLE_SLEEP_NS};
             nanosleep(&ts, NULL);
-        } else if (idle > SPIN_PASSES) {
+        } else if (yielding) {
             sched_yield();
         }
         pthread_mutex_lock(&w->lock);

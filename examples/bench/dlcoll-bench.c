@@ -391,7 +391,11 @@ int main(int argc, char **argv)
             fclose(csv);
     }
 
-    /* 4. Tear down. */
+    /* 4. Tear down.  The barrier keeps every rank alive until rank 0 has printed
+     * and flushed its verdict: a rank that exits 1 on wrong data makes dlcoll-run
+     * stop the others, which must not cut rank 0's "# FAILED" line. */
+    snprintf(what, sizeof what, "final barrier");
+    CHECK("barrier", P->barrier(world, NULL));
     snprintf(what, sizeof what, "finalize");
     CHECK("finalize", P->finalize(world));
     world = NULL;
