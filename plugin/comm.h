@@ -238,8 +238,11 @@ int dlc_liveness_peer_gone(dlc_world *w, int r, int wait_ms);
  * has exited or is exiting (see liveness.c for why). */
 int dlc_liveness_safe_to_send(dlc_world *w, int r);
 
-/* World rank of a member of c found gone (prefer `prefer` when it is one), or -1. */
-int dlc_liveness_dead_member(const dlcoll_comm *c, int prefer);
+/* Describe the members of c found gone, into cause: "rank P (pid X on host H)
+ * exited", the first to go named first (ties: `prefer`, the peer being waited
+ * on), then "; also gone: ..." for the others, so a survivor names the rank that
+ * was killed even when a neighbour exited after it.  Returns how many are gone. */
+int dlc_liveness_describe_dead(const dlcoll_comm *c, int prefer, char *cause, size_t cap);
 
 /* "rank P (pid X on host H)" */
 const char *dlc_peer_desc(const dlc_world *w, int world_rank, char *buf, size_t cap);

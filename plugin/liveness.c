@@ -251,17 +251,42 @@ int dlc_liveness_safe_to_send(dlc_world *w, int r)
     return !dlc_liveness_peer_gone(w, r, 0);
 }
 
-int dlc_liveness_dead_member(const dlcoll_comm *c, int prefer)
+/* Does member a go before member b in the report: gone earlier, or at the same
+ * scan and being the peer waited on. */
+static int gone_before(const dlc_world *w, int a, int b, int prefer)
+{
+    if (w->dead_ns[a] != w->dead_ns[b])
+        return w->dead_ns[a] < w->dead_ns[b];
+    return a == prefer;
+}
+
+int dlc_liveness_describe_dead(const dlcoll_comm *c, int prefer, char *cause, size_t cap)
 {
     const dlc_world *w = c->w;
+    int n = 0, first = -1;
     if (!w->dead_ns)
-        return -1;
-    if (prefer >= 0 && prefer < w->size && w->dead_ns[prefer])
-        return prefer;
-    for (int g = 0; g < c->size; g++)
-        if (w->dead_ns[c->members[g]])
-            return c->members[g];
-    return -1;
+        return 0;
+    for (int g = 0; g < c->size; g++) {
+        int r = c->members[g];
+        if (!w->dead_ns[r])
+            continue;
+        n++;
+        if (first < 0 || gone_before(w, r, first, prefer))
+            first = r;
+    }
+    if (n == 0)
+        return 0;
+    char peer[256];
+    size_t len = (size_t)snprintf(cause, cap, "%s exited", dlc_peer_desc(w, first, peer, sizeof peer));
+    int listed = 0;
+    for (int g = 0; g < c->size && len < cap; g++) {
+        int r = c->members[g];
+        if (r == first || !w->dead_ns[r])
+            continue;
+        len += (size_t)snprintf(cause + len, cap - len, "%s%s", listed++ ? ", " : "; also gone: ",
+                                dlc_peer_desc(w, r, peer, sizeof peer));
+    }
+    return n;
 }
 
 const char *dlc_peer_desc(const dlc_world *w, int r, char *buf, size_t cap)

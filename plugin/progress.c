@@ -109,11 +109,8 @@ static int advance_comm(dlcoll_comm *c, uint64_t now)
         if (idle >= DEAD_GRACE_NS) {
             char what[160];
             int p = r->ops->blocker ? r->ops->blocker(r, what, sizeof what) : -1;
-            int dead = dlc_liveness_dead_member(c, p);
-            if (dead >= 0) {
-                char peer[256], cause[512];
-                snprintf(cause, sizeof cause, "%s exited",
-                         dlc_peer_desc(c->w, dead, peer, sizeof peer));
+            char cause[512];
+            if (dlc_liveness_describe_dead(c, p, cause, sizeof cause) > 0) {
                 dlc_comm_fail(c, DLCOLL_ERR_PEER_FAILURE, cause, 1);
                 return 1;
             }
