@@ -10,6 +10,7 @@
  * rank and the offset.  No timing thresholds: only the relations that hold
  * for any timing.
  */
+#include "mp_capture.h"
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,44 +44,12 @@ typedef struct bt_row {
 
 /* ------------------------------------------------------------------ running */
 
-static char *bt_read_fd(int fd)
-{
-    size_t cap = 8192, used = 0;
-    char *buf = malloc(cap);
-    cr_assert_not_null(buf);
-    lseek(fd, 0, SEEK_SET);
-    for (;;) {
-        if (used + 1 >= cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            cr_assert_not_null(buf);
-        }
-        ssize_t n = read(fd, buf + used, cap - used - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-    }
-    buf[used] = '\0';
-    return buf;
-}
-
-static int bt_tmpfile(void)
-{
-    char path[] = "/tmp/dlcoll-bt-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
-    unlink(path);
-    return fd;
-}
-
 /* Run argv (NULL-terminated; argv[0] is the program's path) to completion
  * with the plugin of this build tree, killing it past the deadline. */
 static bt_result bt_run(const char *const *argv)
 {
     cr_assert(access(argv[0], X_OK) == 0, "%s is not built", argv[0]);
-    int out = bt_tmpfile(), err = bt_tmpfile();
+    int out = mp_capture_tmpfile("bt"), err = mp_capture_tmpfile("bt");
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
@@ -110,8 +79,8 @@ static bt_result bt_run(const char *const *argv)
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    r.out = bt_read_fd(out);
-    r.err = bt_read_fd(err);
+    r.out = mp_capture_read(out);
+    r.err = mp_capture_read(err);
     close(out);
     close(err);
     return r;

@@ -5,6 +5,7 @@
  * temporary files (or a pipe, where the test must react to it) and checks the
  * exact lines, environment values and exit statuses.  No plugin is involved.
  */
+#include "mp_capture.h"
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,38 +32,6 @@ static void lt_sleep_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-}
-
-static char *lt_read_fd(int fd)
-{
-    size_t cap = 4096, used = 0;
-    char *buf = malloc(cap);
-    cr_assert_not_null(buf);
-    lseek(fd, 0, SEEK_SET);
-    for (;;) {
-        if (used + 1 >= cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            cr_assert_not_null(buf);
-        }
-        ssize_t n = read(fd, buf + used, cap - used - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-    }
-    buf[used] = '\0';
-    return buf;
-}
-
-static int lt_tmpfile(void)
-{
-    char path[] = "/tmp/dlcoll-lt-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
-    unlink(path);
-    return fd;
 }
 
 /* In the child: a clean launcher environment plus the test's changes
@@ -137,17 +106,17 @@ static int lt_wait(pid_t pid)
 static lt_result lt_run_env(const char *const *env, const char *stdin_text,
                             const char *const *args)
 {
-    int out = lt_tmpfile(), err = lt_tmpfile(), in = -1;
+    int out = mp_capture_tmpfile("lt"), err = mp_capture_tmpfile("lt"), in = -1;
     if (stdin_text) {
-        in = lt_tmpfile();
+        in = mp_capture_tmpfile("lt");
         cr_assert(write(in, stdin_text, strlen(stdin_text)) == (ssize_t)strlen(stdin_text));
         lseek(in, 0, SEEK_SET);
     }
     pid_t pid = lt_start(env, args, in, out, err);
     lt_result r;
     r.status = lt_wait(pid);
-    r.out = lt_read_fd(out);
-    r.err = lt_read_fd(err);
+    r.out = mp_capture_read(out);
+    r.err = mp_capture_read(err);
     close(out);
     close(err);
     if (in >= 0)
@@ -473,7 +442,7 @@ static void lt_check_forwarding(int sig, const char *name)
 {
     int out_pipe[2];
     cr_assert(pipe(out_pipe) == 0);
-    int err = lt_tmpfile();
+    int err = mp_capture_tmpfile("lt");
     const char *args[] = {"-n", "2", "--", "sh", "-c",
                           "trap 'echo got-signal; exit 7' INT TERM; echo ready; "
                           "while :; do sleep 0.05; done",
@@ -501,7 +470,7 @@ static void lt_check_forwarding(int sig, const char *name)
         buf[used] = '\0';
     }
     close(out_pipe[0]);
-    lt_result r = {lt_wait(pid), strdup(buf), lt_read_fd(err)};
+    lt_result r = {lt_wait(pid), strdup(buf), mp_capture_read(err)};
     close(err);
 
     cr_expect_eq(lt_code(&r), 128 + sig, "stdout:\n%s\nstderr:\n%s", r.out, r.err);
