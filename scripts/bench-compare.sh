@@ -4,6 +4,9 @@
 #
 #   scripts/bench-compare.sh            # full run: 8 B .. 64 MiB x2, np 2 and 4, 3 rounds (7-9 min)
 #   scripts/bench-compare.sh --quick    # 8 B .. 16 MiB x2, np 2 and 4, 1 round (~1 min)
+#   scripts/bench-compare.sh --two-host # two network-namespace "hosts" over tcp:
+#                                       # dlcoll, Open MPI, link bound (scripts/bench-two-host.sh,
+#                                       # which takes the other options; see its --help)
 #
 # What it does:
 #   1. installs missing Debian packages (openmpi-bin libopenmpi-dev mpich
@@ -39,6 +42,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+
+# --two-host: a different matrix with its own runner (namespaces, tcp).
+for arg in "$@"; do
+    [ "$arg" = --two-host ] && BENCH_CMDLINE="scripts/bench-compare.sh $*" exec scripts/bench-two-host.sh "$@"
+done
 
 QUICK=0
 NPS="2 4"
