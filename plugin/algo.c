@@ -2,7 +2,8 @@
  * algo.c -- the table of allgather algorithms and submitting one.
  *
  * DLCOLL_ALGO names the algorithm (read on every call, so it can change
- * between calls); unset or empty means the default, the first entry.
+ * between calls); unset, empty or "auto" means the automatic choice
+ * (dlc_ag_choose).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,24 +13,27 @@
 
 static const dlc_ag_algo *const ag_algos[] = {
     &dlc_ag_ring,
+    &dlc_ag_direct,
+    &dlc_ag_shm,
 };
 #define N_AG_ALGOS (sizeof ag_algos / sizeof ag_algos[0])
 
 dlcoll_status_t dlc_ag_algo_find(const char *name, const dlc_ag_algo **out, dlc_err *err)
 {
-    if (!name || !*name) {
-        *out = ag_algos[0];
+    if (!name || !*name || strcmp(name, "auto") == 0) {
+        *out = NULL;
         return DLCOLL_SUCCESS;
     }
-    char known[256] = "";
-    size_t used = 0;
     for (size_t i = 0; i < N_AG_ALGOS; i++) {
         if (strcmp(ag_algos[i]->name, name) == 0) {
             *out = ag_algos[i];
             return DLCOLL_SUCCESS;
         }
-        int w = snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
-                         ag_algos[i]->name);
+    }
+    char known[256] = "auto";
+    size_t used = strlen(known);
+    for (size_t i = 0; i < N_AG_ALGOS; i++) {
+        int w = snprintf(known + used, sizeof known - used, ", %s", ag_algos[i]->name);
         if (w > 0 && (size_t)w < sizeof known - used)
             used += (size_t)w;
     }
@@ -38,12 +42,56 @@ dlcoll_status_t dlc_ag_algo_find(const char *name, const dlc_ag_algo **out, dlc_
                     "DLCOLL_ALGO=%s: unknown allgather algorithm (known: %s)", name, known);
 }
 
+/* The shared-memory exchange serves a communicator whose members are all on
+ * this host, when the transport between them would be shared memory anyway:
+ * the world's provider is shm, or the world spans hosts (so its provider is
+ * an IP or RDMA one, chosen for the other hosts).  A world forced onto an IP
+ * provider on one host keeps using it. */
+static int auto_uses_shm(dlcoll_comm *c)
+{
+    if (c->size < 2)
+        return 0;
+    if (c->shm_auto < 0) {
+        dlc_world *w = c->w;
+        int world_local = 1;
+        for (int i = 0; i < w->size && world_local; i++)
+            world_local = strncmp(w->hosts[i].host, w->hosts[w->rank].host, DLC_HOSTNAME_MAX) == 0;
+        c->shm_auto = dlc_ag_shm_eligible(c) &&
+                      (strcmp(dlc_transport_provider(w->tp), "shm") == 0 || !world_local);
+    }
+    return c->shm_auto;
+}
+
+const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan)
+{
+    (void)plan;
+    if (auto_uses_shm(c))
+        return &dlc_ag_shm;
+    return &dlc_ag_ring;
+}
+
+int dlc_comm_uses_shm(dlcoll_comm *c)
+{
+    const dlc_ag_algo *algo = NULL;
+    dlc_err err;
+    if (dlc_ag_algo_find(getenv("DLCOLL_ALGO"), &algo, &err) != DLCOLL_SUCCESS)
+        return 0;
+    if (!algo)
+        return auto_uses_shm(c);
+    return algo == &dlc_ag_shm && c->size > 1 && dlc_ag_shm_eligible(c);
+}
+
 dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const char *op_name,
                                      dlc_ag_plan *plan, dlcoll_request **out, dlc_err *err)
 {
     const dlc_ag_algo *algo;
     *out = NULL;
     dlcoll_status_t st = dlc_ag_algo_find(getenv("DLCOLL_ALGO"), &algo, err);
+    if (st == DLCOLL_SUCCESS && !algo)
+        algo = dlc_ag_choose(c, plan);
+    if (st == DLCOLL_SUCCESS && algo == &dlc_ag_shm && !dlc_ag_shm_eligible(c))
+        st = dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                      "DLCOLL_ALGO=shm: the communicator has members on other hosts");
     if (st != DLCOLL_SUCCESS) {
         dlc_ag_plan_free(plan);
         return st;

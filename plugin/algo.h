@@ -5,7 +5,7 @@
  * (allgather_plan.c): N destination blocks of `bytes` bytes each, block i
  * being logical bytes [off, off + bytes) of one output tensor.  An algorithm
  * from the table (algo.c) turns a plan into request state and dlc_op_ops.  The
- * algorithm is chosen per call (DLCOLL_ALGO, default "ring").
+ * algorithm is chosen per call (DLCOLL_ALGO, default "auto": see algo.c).
  */
 #ifndef DLC_ALGO_H
 #define DLC_ALGO_H
@@ -53,12 +53,26 @@ typedef struct dlc_ag_algo {
     const dlc_op_ops *ops;
 } dlc_ag_algo;
 
-/* The allgather algorithm named name (NULL/"" = default), or an
- * INVALID_ARGUMENT error listing the known ones. */
+/* The allgather algorithm named name (*out = NULL for NULL, "" or "auto":
+ * the automatic choice), or an INVALID_ARGUMENT error listing the known ones. */
 dlcoll_status_t dlc_ag_algo_find(const char *name, const dlc_ag_algo **out, dlc_err *err);
 
 /* allgather_ring.c */
 extern const dlc_ag_algo dlc_ag_ring;
+/* allgather_direct.c */
+extern const dlc_ag_algo dlc_ag_direct;
+/* allgather_shm.c */
+extern const dlc_ag_algo dlc_ag_shm;
+/* Every member of c runs on this host. */
+int dlc_ag_shm_eligible(const dlcoll_comm *c);
+
+/* The automatic choice for plan on c. */
+const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan);
+
+/* c's allgathers (under the current DLCOLL_ALGO) go through its shared
+ * segment, so its barriers must too (an op-order mismatch is then still
+ * found by comparing the published op kinds). */
+int dlc_comm_uses_shm(dlcoll_comm *c);
 
 /* barrier.c: queue a dissemination barrier on c (the application's, and
  * init's barrier #0). */

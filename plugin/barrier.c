@@ -7,6 +7,8 @@
  * heard, directly or through others, from every rank.  The messages carry
  * DLC_OP_BARRIER in their CQ data, so a peer that called another operation
  * is reported as an ordering mismatch.
+ * A communicator whose allgathers go through shared memory (algo.c) has its
+ * barriers go there too, as a zero-byte exchange (allgather_shm.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +137,15 @@ dlcoll_status_t dlc_barrier_submit(dlcoll_comm *c, dlcoll_request **out, dlc_err
     void *state = NULL;
     int n_slots = 0;
     *out = NULL;
+    if (dlc_comm_uses_shm(c)) {
+        /* Through the shared segment, like the allgathers: an exchange of
+         * zero bytes whose published op kind is "barrier". */
+        dlc_ag_plan plan;
+        memset(&plan, 0, sizeof plan);
+        plan.n = c->size;
+        plan.rank = c->rank;
+        return dlc_allgather_submit(c, DLC_OP_BARRIER, "barrier", &plan, out, err);
+    }
     dlcoll_status_t st = barrier_prepare(c, &state, &n_slots, err);
     if (st != DLCOLL_SUCCESS)
         return st;

@@ -12,6 +12,7 @@
 
 #include "comm.h"
 #include "request.h"
+#include "shm_seg.h"
 
 uint64_t dlc_now_ns(void)
 {
@@ -47,6 +48,7 @@ dlcoll_status_t dlc_comm_new(dlc_world *w, uint32_t id, int rank, int size, cons
     c->id = id;
     c->rank = rank;
     c->size = size;
+    c->shm_auto = -1;
     c->members = m;
     c->timeout_ms = w->settings.timeout_ms;
     c->next_seq = 1;
@@ -74,6 +76,7 @@ void dlc_comm_free(dlcoll_comm *c)
             r->comm = NULL;
     if (w->world == c)
         w->world = NULL;
+    dlc_shm_seg_release(c);
     free(c->members);
     free(c);
 }

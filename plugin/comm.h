@@ -50,6 +50,7 @@ typedef struct dlc_host_rec {
     char host[DLC_HOSTNAME_MAX];
     int32_t pid;
     uint32_t probe_mask;
+    uint64_t nonce;                  /* random: rank 0's names the job's shared segments */
 } dlc_host_rec;
 
 /* What every rank publishes about its endpoint at init ("dlcoll/addr"). */
@@ -158,6 +159,9 @@ struct dlcoll_comm {
 
     atomic_int aborted;
     char last_error[DLC_MSG_MAX];
+
+    struct dlc_shm_seg *shm;         /* shared segment (shm_seg.h), mapped at the first shm op */
+    int shm_auto;                    /* -1 not decided yet, else whether "auto" uses it (algo.c) */
 };
 
 /* ------------------------------------------------------------------ time */

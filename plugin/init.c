@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "algo.h"
@@ -30,6 +31,8 @@ static dlcoll_status_t exchange_hosts(dlc_world *w, dlc_err *err)
         snprintf(mine.host, sizeof mine.host, "unknown-host");
     mine.host[sizeof mine.host - 1] = '\0';
     mine.pid = (int32_t)getpid();
+    if (getrandom(&mine.nonce, sizeof mine.nonce, 0) != (ssize_t)sizeof mine.nonce)
+        mine.nonce = ((uint64_t)getpid() << 32) ^ dlc_now_ns();
     mine.probe_mask = dlc_transport_probe(&w->lg);
 
     w->hosts = calloc((size_t)w->size, sizeof *w->hosts);

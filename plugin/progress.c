@@ -37,6 +37,11 @@
 #define IDLE_SLEEP_NS 50000     /* one sleep without the lock (other threads wait too) */
 #define LONG_IDLE_NS (50 * DLC_MS_NS) /* idle this long (a slow peer): nap longer, lock dropped */
 #define LONG_IDLE_SLEEP_NS 500000
+#define FULL_PASS_EVERY 16 /* polled ops: one full pass in this many */
+#define CLOCK_EVERY 4      /* polled ops: read the clock in light passes this often */
+#define POLLED_YIELD_NS (2 * DLC_MS_NS) /* shm ops: yield, not sleep, while idle less than this */
+#define POLLED_SLEEP_NS 20000
+#define POLLED_OVERSUB_SPINS 2
 #define LIVENESS_PERIOD_NS (100 * DLC_MS_NS)
 #define DEAD_GRACE_NS (200 * DLC_MS_NS) /* no progress this long with a member gone: fail */
 
@@ -208,14 +213,22 @@ static dlcoll_status_t wait_loop(dlcoll_request *r, int timeout_ms)
         w->spin_ns = SPIN_MIN_NS;
     }
     int budget = spin_budget(w);
-    uint64_t deadline = dlc_now_ns() + (timeout_ms > 0 ? (uint64_t)timeout_ms * DLC_MS_NS : 0);
+    uint64_t now = dlc_now_ns();
+    uint64_t deadline = now + (timeout_ms > 0 ? (uint64_t)timeout_ms * DLC_MS_NS : 0);
     unsigned idle = 0;
-    uint64_t last_activity = dlc_now_ns();
-    for (;;) {
-        int activity = dlc_progress_pass(w);
+    uint64_t last_activity = now;
+    for (unsigned pass = 0;; pass++) {
+        /* An operation polled in shared memory is advanced on its own
+         * between full passes (which also read the transport's completions,
+         * notices and liveness), and the clock is read less often. */
+        dlcoll_comm *rc = r->comm;
+        int light = rc && rc->head && rc->head->ops->polled &&
+                    pass % FULL_PASS_EVERY != FULL_PASS_EVERY - 1;
+        int activity = light ? advance_comm(rc, now) : dlc_progress_pass(w);
         if (r->phase == DLC_REQ_DONE)
             return r->status;
-        uint64_t now = dlc_now_ns();
+        if (!light || (activity && idle > 0) || pass % CLOCK_EVERY == CLOCK_EVERY - 1)
+            now = dlc_now_ns();
         if (timeout_ms >= 0 && now >= deadline) {
             /* The ABI: a wait that times out fails the operation and the comm. */
             dlcoll_comm *c = r->comm;
@@ -244,12 +257,30 @@ static dlcoll_status_t wait_loop(dlcoll_request *r, int timeout_ms)
         int sleeping = idle > YIELD_PASSES &&
                        (w->spin_max_ns <= SPIN_MIN_NS || idle_ns > YIELD_NS);
         int yielding = idle > SPIN_PASSES && idle_ns >= (uint64_t)budget;
-        int sleep_locked = sleeping && !long_idle && w->waiters == 1;
+        /* An operation polled in shared memory has no completion to wake a
+         * sleeper: it yields (a peer that shares this core runs at once)
+         * and sleeps only briefly, once idle for long. */
+        const dlcoll_request *running = r->comm && r->comm->head ? r->comm->head : r;
+        int polled = running->ops && running->ops->polled;
+        if (polled && sleeping && idle_ns < POLLED_YIELD_NS) {
+            sleeping = 0;
+            yielding = 1;
+        }
+        /* More local ranks than cores: the peer this rank waits for may need
+         * this very core, so give it up almost at once. */
+        if (polled && w->spin_max_ns <= SPIN_MIN_NS && idle > POLLED_OVERSUB_SPINS)
+            yielding = 1;
+        int sleep_locked = sleeping && !long_idle && w->waiters == 1 && !polled;
         if (sleep_locked)
             dlc_transport_wait(w->tp, IDLE_WAIT_US);
+        /* Spinning alone (a polled op, nobody else waiting): keep the lock
+         * for a few passes; another thread gets in at the next drop. */
+        if (light && !sleeping && !yielding && w->waiters == 1 && pass % 8 != 7)
+            continue;
         pthread_mutex_unlock(&w->lock);
         if (sleeping && !sleep_locked) {
-            struct timespec ts = {0, long_idle ? LONG_IDLE_SLEEP_NS : IDLE_SLEEP_NS};
+            struct timespec ts = {0, long_idle ? LONG_IDLE_SLEEP_NS
+                                               : polled ? POLLED_SLEEP_NS : IDLE_SLEEP_NS};
             nanosleep(&ts, NULL);
         } else if (yielding) {
             sched_yield();

@@ -32,8 +32,8 @@ dlcoll_status_t dlc_request_new(dlcoll_comm *c, unsigned op_kind, const char *op
 {
     *out = NULL;
     dlcoll_request *r = calloc(1, sizeof *r);
-    dlc_slot *slots = calloc(n_slots > 0 ? (size_t)n_slots : 1, sizeof *slots);
-    if (!r || !slots) {
+    dlc_slot *slots = n_slots > 0 ? calloc((size_t)n_slots, sizeof *slots) : NULL;
+    if (!r || (n_slots > 0 && !slots)) {
         free(r);
         free(slots);
         if (ops->destroy)
@@ -52,7 +52,7 @@ dlcoll_status_t dlc_request_new(dlcoll_comm *c, unsigned op_kind, const char *op
     r->status = DLCOLL_IN_PROGRESS;
     r->slots = slots;
     r->n_slots = n_slots;
-    r->last_progress_ns = dlc_now_ns();
+    /* last_progress_ns is set when the request starts (progress.c). */
 
     if (c->tail)
         c->tail->fifo_next = r;
@@ -146,6 +146,8 @@ void dlc_request_reap(dlc_world *w, int force)
 
 void dlc_request_cancel_recvs(dlcoll_request *r)
 {
+    if (r->ops && r->ops->cancel && r->phase == DLC_REQ_RUNNING)
+        r->ops->cancel(r);
     for (int i = 0; i < r->n_slots; i++) {
         dlc_slot *s = &r->slots[i];
         if (s->posted && !s->x.done && s->x.is_recv)

@@ -38,6 +38,14 @@ typedef struct dlc_op_ops {
      * -1 when it waits for nobody in particular. */
     int (*blocker)(const dlcoll_request *r, char *what, size_t cap);
     void (*destroy)(void *state);
+    /* Optional: the operation is failing (called with its receives'
+     * cancellation, before the application can see the failure): stop
+     * letting peers read this rank's memory. */
+    void (*cancel)(dlcoll_request *r);
+    /* Non-zero when the operation completes through shared memory, not
+     * through the transport's completion queue: a waiter must not sleep in
+     * the transport's wait object (nothing would wake it). */
+    int polled;
 } dlc_op_ops;
 
 struct dlcoll_request {

@@ -546,3 +546,50 @@ void mp_run(int n, const char *provider, mp_rank_fn fn, void *arg, int deadline_
     o.deadline_ms = deadline_s * 1000;
     mp_run_ok(&o, fn, arg);
 }
+
+int mp_setup_env(int rank, void *setup_arg, char *why, size_t cap)
+{
+    (void)rank;
+    const char *p = setup_arg;
+    while (p && *p) {
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, " ");
+        if (len == 0)
+            break;
+        char item[512];
+        if (len >= sizeof item) {
+            snprintf(why, cap, "environment item too long");
+            return 1;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *eq = strchr(item, '=');
+        if (!eq) {
+            snprintf(why, cap, "'%s' is not NAME=VALUE", item);
+            return 1;
+        }
+        *eq = '\0';
+        if (setenv(item, eq + 1, 1) != 0) {
+            snprintf(why, cap, "setenv %s failed", item);
+            return 1;
+        }
+        p += len;
+    }
+    return 0;
+}
+
+void mp_run_env(int n, const char *provider, const char *env, mp_rank_fn fn, void *arg,
+                int deadline_s)
+{
+    mp_opts o;
+    memset(&o, 0, sizeof o);
+    o.n = n;
+    o.provider = provider;
+    o.init = (n % 2) ? MP_INIT_FILE : MP_INIT_TCP;
+    o.timeout_ms = 20000;
+    o.deadline_ms = deadline_s * 1000;
+    o.child_setup = mp_setup_env;
+    o.setup_arg = (void *)env;
+    mp_run_ok(&o, fn, arg);
+}

@@ -116,6 +116,14 @@ void mp_run(int n, const char *provider, mp_rank_fn fn, void *arg, int deadline_
 /* Like mp_run with explicit options; asserts that every rank succeeded. */
 void mp_run_ok(const mp_opts *opts, mp_rank_fn fn, void *arg);
 
+/* A child_setup that sets environment variables in every rank: setup_arg is a
+ * string "NAME=VALUE NAME=VALUE ..." (values without spaces). */
+int mp_setup_env(int rank, void *setup_arg, char *why, size_t cap);
+
+/* mp_run with the variables of mp_setup_env set in every rank. */
+void mp_run_env(int n, const char *provider, const char *env, mp_rank_fn fn, void *arg,
+                int deadline_s);
+
 /* Criterion assertion: every rank exited 0 and the deadline was not hit. */
 void mp_assert_all_ok(const mp_result *res);
 

@@ -8,6 +8,8 @@
  * (input = this rank's block of the output), and sizes up to 16 MiB per rank.
  * Every output byte, the bytes before byte_offset, the guards around every
  * buffer and the unchanged input are checked (mp_gather.c).
+ * With the shm provider the automatic algorithm is the shared-segment exchange
+ * (allgather_shm.c); the *_ring, *_chunked, *_cma cases cover the other paths.
  */
 #include <criterion/criterion.h>
 
@@ -114,4 +116,21 @@ Test(allgather, tcp_n3) { run(3, "tcp", 4u << 20); }
 Test(allgather, tcp_n4) { run(4, "tcp", 16u << 20); }
 /* Oversubscribed (8 ranks on 2 cores): more ring steps, 1 MiB at most. */
 Test(allgather, shm_n8) { run(8, "shm", 0); }
+
+/* The other paths on one host: the ring over libfabric's shm (the automatic
+ * choice there is the shared-segment exchange), the segment exchange in many
+ * small rounds (4 KiB slots: blocks split at every 4096th byte, across runs of
+ * strided layouts), its single-copy CMA mode for every size, and the segment
+ * exchange forced under the tcp provider. */
+static void run_env(int n, const char *provider, const char *env, size_t big)
+{
+    ag_arg arg = {big};
+    mp_run_env(n, provider, env, all_shapes, &arg, 150);
+}
+Test(allgather, shm_ring_n3) { run_env(3, "shm", "DLCOLL_ALGO=ring", 4u << 20); }
+Test(allgather, shm_chunked_n3) { run_env(3, "shm", "DLCOLL_SHM_SLOT_BYTES=4096", 4u << 20); }
+Test(allgather, shm_chunked_n4) { run_env(4, "shm", "DLCOLL_SHM_SLOT_BYTES=4096", 1u << 20); }
+Test(allgather, shm_cma_n2) { run_env(2, "shm", "DLCOLL_SHM_CMA_MIN=1", 16u << 20); }
+Test(allgather, shm_cma_n3) { run_env(3, "shm", "DLCOLL_SHM_CMA_MIN=1", 4u << 20); }
+Test(allgather, tcp_algo_shm_n3) { run_env(3, "tcp", "DLCOLL_ALGO=shm", 4u << 20); }
 Test(allgather, tcp_n8) { run(8, "tcp", 0); }

@@ -366,3 +366,10 @@ Test(allgather_list, shm_n4) { mp_run(4, "shm", all_lists, NULL, 150); }
 Test(allgather_list, tcp_n2) { mp_run(2, "tcp", all_lists, NULL, 150); }
 Test(allgather_list, tcp_n3) { mp_run(3, "tcp", all_lists, NULL, 150); }
 Test(allgather_list, tcp_n4) { mp_run(4, "tcp", all_lists, NULL, 150); }
+/* Other paths on one host (see test_allgather.c). */
+Test(allgather_list, shm_ring_n3) { mp_run_env(3, "shm", "DLCOLL_ALGO=ring", all_lists, NULL, 150); }
+Test(allgather_list, shm_chunked_n3)
+{
+    mp_run_env(3, "shm", "DLCOLL_SHM_SLOT_BYTES=4096", all_lists, NULL, 150);
+}
+Test(allgather_list, shm_cma_n3) { mp_run_env(3, "shm", "DLCOLL_SHM_CMA_MIN=1", all_lists, NULL, 150); }

@@ -1,0 +1,165 @@
+/*
+ * shm_seg.c -- create, map and release a communicator's shared segment
+ * (layout and rules in shm_seg.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shm_seg.h"
+
+#define SEG_MAGIC UINT64_C(0x444c434f4c4c5348) /* "DLCOLLSH" */
+#define SLOT_MAX (64u << 10)                   /* data slot of small communicators */
+#define SLOT_MIN (4u << 10)
+#define DATA_BUDGET (16u << 20)                /* all slots together, for large n */
+
+typedef struct seg_hdr {
+    _Alignas(128) _Atomic uint64_t magic;  /* set once by whoever maps it first */
+    uint64_t n;
+    uint64_t slot_bytes;
+} seg_hdr;
+
+size_t dlc_shm_slot_bytes_for(int n)
+{
+    const char *env = getenv("DLCOLL_SHM_SLOT_BYTES");
+    if (env && *env) {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (*end == '\0' && v >= SLOT_MIN && v <= (64u << 20))
+            return (size_t)v & ~(size_t)127;
+    }
+    size_t per = DATA_BUDGET / (2u * (size_t)(n > 0 ? n : 1));
+    if (per > SLOT_MAX)
+        per = SLOT_MAX;
+    if (per < SLOT_MIN)
+        per = SLOT_MIN;
+    return per & ~(size_t)127;
+}
+
+static size_t seg_size(int n, size_t slot_bytes, size_t *ctl_off, size_t *data_off)
+{
+    *ctl_off = sizeof(seg_hdr);
+    *data_off = *ctl_off + (size_t)n * sizeof(dlc_shm_ctl);
+    *data_off = (*data_off + 4095) & ~(size_t)4095;
+    return *data_off + (size_t)n * 2 * slot_bytes;
+}
+
+static dlcoll_status_t map_segment(dlc_shm_seg *s, dlc_err *err)
+{
+    size_t ctl_off, data_off;
+    s->size = seg_size(s->n, s->slot_bytes, &ctl_off, &data_off);
+    int fd = shm_open(s->name, O_RDWR | O_CREAT, 0600);
+    if (fd < 0)
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s: shm_open: %s", s->name,
+                        strerror(errno));
+    struct stat sb;
+    dlcoll_status_t st = DLCOLL_SUCCESS;
+    if (fstat(fd, &sb) != 0) {
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s: fstat: %s", s->name,
+                      strerror(errno));
+    } else if ((size_t)sb.st_size != s->size &&
+               (sb.st_size != 0 || ftruncate(fd, (off_t)s->size) != 0)) {
+        /* Every member sizes it alike; another size is a name clash or an
+         * ftruncate failure (e.g. /dev/shm is full). */
+        if (sb.st_size != 0)
+            st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s has %lld bytes, expected %zu",
+                          s->name, (long long)sb.st_size, s->size);
+        else
+            st = dlc_fail(err, DLCOLL_ERR_SYSTEM,
+                          "shared memory %s: cannot size it to %zu bytes: %s (is /dev/shm full?)",
+                          s->name, s->size, strerror(errno));
+    }
+    if (st == DLCOLL_SUCCESS) {
+        s->base = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (s->base == MAP_FAILED) {
+            s->base = NULL;
+            st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s: mmap of %zu bytes: %s",
+                          s->name, s->size, strerror(errno));
+        }
+    }
+    close(fd);
+    if (st != DLCOLL_SUCCESS)
+        return st;
+
+    /* Whoever comes first stamps the header; everyone checks it. */
+    seg_hdr *h = s->base;
+    uint64_t expect = 0;
+    if (atomic_compare_exchange_strong(&h->magic, &expect, SEG_MAGIC ^ (uint64_t)s->n)) {
+        h->n = (uint64_t)s->n;
+        h->slot_bytes = s->slot_bytes;
+    } else if (expect != (SEG_MAGIC ^ (uint64_t)s->n)) {
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s belongs to something else "
+                        "(header %#" PRIx64 ")", s->name, expect);
+    }
+    s->ctl = (dlc_shm_ctl *)((uint8_t *)s->base + ctl_off);
+    s->data = (uint8_t *)s->base + data_off;
+    return DLCOLL_SUCCESS;
+}
+
+static void seg_free(dlc_shm_seg *s)
+{
+    if (s->base)
+        munmap(s->base, s->size);
+    free(s->cma_verified);
+    free(s);
+}
+
+dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
+{
+    if (c->shm) {
+        *out = c->shm;
+        return DLCOLL_SUCCESS;
+    }
+    *out = NULL;
+    dlc_world *w = c->w;
+    dlc_shm_seg *s = calloc(1, sizeof *s);
+    if (!s || !(s->cma_verified = calloc((size_t)c->size, 1))) {
+        free(s);
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
+    }
+    s->n = c->size;
+    s->rank = c->rank;
+    s->slot_bytes = dlc_shm_slot_bytes_for(c->size);
+    snprintf(s->name, sizeof s->name, "/dlcoll-%016" PRIx64 "-%u", w->hosts[0].nonce,
+             (unsigned)c->id);
+    dlcoll_status_t st = map_segment(s, err);
+    if (st != DLCOLL_SUCCESS) {
+        seg_free(s);
+        return st;
+    }
+    DLC_INFO(&w->lg, "shared segment %s: %zu bytes, %d members x 2 slots of %zu bytes", s->name,
+             s->size, s->n, s->slot_bytes);
+    dlc_shm_ctl *me = &s->ctl[s->rank];
+    s->my_cookie = w->hosts[w->rank].nonce ^ ((uint64_t)c->id << 32) ^ (uint64_t)s->rank;
+    me->pid = (int32_t)getpid();
+    me->cookie = s->my_cookie;
+    me->cookie_addr = (uint64_t)(uintptr_t)&s->my_cookie;
+    c->shm = s;
+    *out = s;
+    return DLCOLL_SUCCESS;
+}
+
+void dlc_shm_seg_unlink(dlc_shm_seg *s)
+{
+    if (s->unlinked)
+        return;
+    s->unlinked = 1;
+    shm_unlink(s->name);
+}
+
+void dlc_shm_seg_release(dlcoll_comm *c)
+{
+    dlc_shm_seg *s = c->shm;
+    if (!s)
+        return;
+    if (s->rank == 0)
+        dlc_shm_seg_unlink(s);
+    seg_free(s);
+    c->shm = NULL;
+}

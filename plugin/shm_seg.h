@@ -1,0 +1,107 @@
+/*
+ * shm_seg.h -- the shared-memory segment of a communicator whose members all
+ * run on this host (the "shm" allgather, allgather_shm.c).
+ *
+ * One POSIX shared-memory object per communicator, named after the world's
+ * nonce (rank 0's random number, published at init) and the communicator id,
+ * so no two jobs or communicators ever share one.  Every member opens (or
+ * creates) it at its first shm operation; group rank 0 unlinks the name once
+ * its first shm operation has completed (every member must have mapped it by
+ * then), so a job that finishes normally leaves nothing in /dev/shm.
+ *
+ * Layout: a header, then one control block per member (two cache lines of its
+ * own, written only by that member), then two data slots per member.
+ *
+ * Blocks move in rounds: a block that fits a data slot in one, a larger one
+ * in slot-sized chunks, one per round.  Every round of every shm operation on
+ * the communicator takes the next token (1, 2, 3, ...; the same sequence on
+ * every member, since they run the same operations in the same order), and
+ * round T uses slot T & 1 (double buffering: a rank fills its next slot while
+ * its peers still read the previous one; before reusing a slot for token T it
+ * waits until every peer is done with T - 2).
+ *
+ *   ctl[r].slot[k].token   the token whose block (or chunk) rank r has
+ *                          published in slot k; release-stored after
+ *                          everything else
+ *   ctl[r].slot[k].revoked set to the token when r failed while readers could
+ *                          still copy from its memory (CMA)
+ *   ctl[r].slot[k].cqdata  op kind, dtype and per-rank bytes of that op
+ *   ctl[r].slot[k].mode    inline (the bytes are in r's data slot k) or CMA
+ *                          (readers copy from r's memory with
+ *                          process_vm_readv: up to DLC_SHM_CMA_RUNS runs)
+ *   ctl[r].done            the last token whose blocks (chunks) r has
+ *                          finished reading (monotonic)
+ *   ctl[r].pid, cookie_addr: for CMA: r's pid and the address of a cookie
+ *                          equal to ctl[r].cookie in r's memory, so a reader
+ *                          can verify that the pid is really that rank (it
+ *                          could be another process when hosts share a name
+ *                          but not a pid namespace).
+ */
+#ifndef DLC_SHM_SEG_H
+#define DLC_SHM_SEG_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "comm.h"
+
+#define DLC_SHM_CMA_RUNS 8          /* runs a CMA source may publish */
+enum { DLC_SHM_INLINE = 1, DLC_SHM_CMA = 2 };
+
+typedef struct dlc_shm_slot_ctl {
+    _Atomic uint64_t token;
+    _Atomic uint64_t revoked;       /* = token: the owner failed, its memory is no longer valid */
+    uint32_t mode;
+    uint32_t pad0;
+    uint64_t cqdata;
+    uint32_t n_runs;                /* CMA */
+    uint32_t pad;
+    uint64_t run_addr[DLC_SHM_CMA_RUNS];
+    uint64_t run_len[DLC_SHM_CMA_RUNS];
+} dlc_shm_slot_ctl;
+
+typedef struct dlc_shm_ctl {
+    _Alignas(128) _Atomic uint64_t done;
+    int32_t pid;
+    int32_t pad0;
+    uint64_t cookie;
+    uint64_t cookie_addr;
+    dlc_shm_slot_ctl slot[2];
+} dlc_shm_ctl;
+
+typedef struct dlc_shm_seg {
+    char name[96];
+    void *base;
+    size_t size;
+    int n, rank;                    /* communicator size, this member */
+    size_t slot_bytes;              /* bytes of one data slot */
+    dlc_shm_ctl *ctl;               /* [n] */
+    uint8_t *data;                  /* [n][2][slot_bytes] */
+    int unlinked;
+    uint64_t last_token;            /* the last token handed out (0: none yet; 64 bits never wrap) */
+    uint64_t my_cookie;             /* the cookie ctl[rank].cookie_addr points at */
+    uint8_t *cma_verified;          /* [n]: the peer's pid was checked by its cookie */
+} dlc_shm_seg;
+
+/* The segment of c, mapping it at the first call.  Fails (with the system's
+ * cause) when the object cannot be created, sized or mapped, or when an
+ * object of that name has another layout. */
+dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err);
+
+/* Data slot k of member r. */
+static inline uint8_t *dlc_shm_slot_data(const dlc_shm_seg *s, int r, int k)
+{
+    return s->data + ((size_t)r * 2 + (size_t)k) * s->slot_bytes;
+}
+
+/* Group rank 0: unlink the name (its first operation completed). */
+void dlc_shm_seg_unlink(dlc_shm_seg *s);
+
+/* Unmap (and, for group rank 0, unlink) c's segment; from dlc_comm_free. */
+void dlc_shm_seg_release(dlcoll_comm *c);
+
+/* Per-rank bytes a data slot holds for a communicator of n members. */
+size_t dlc_shm_slot_bytes_for(int n);
+
+#endif
