@@ -5,7 +5,8 @@
 set -euo pipefail
 
 PACKAGES=(build-essential cmake pkg-config libfabric-dev libfabric-bin libhwloc-dev
-          libcriterion-dev libdlpack-dev iproute2 binutils)
+          libcriterion-dev libdlpack-dev iproute2 binutils
+          openmpi-bin)  # mpirun: the MindSpore drop-in library is tested under it
 
 missing=()
 for p in "${PACKAGES[@]}"; do
