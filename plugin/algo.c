@@ -62,11 +62,25 @@ static int auto_uses_shm(dlcoll_comm *c)
     return c->shm_auto;
 }
 
+/* Per-rank bytes up to which the transport's automatic choice is the direct
+ * exchange (one round, no handshakes) rather than the ring: measured 0.54-0.75x
+ * the ring's time up to 1 KiB on shm and tcp with 2-8 ranks, level or slower
+ * above (docs/benchmarks.md). */
+#define DIRECT_MAX_BYTES 1024
+#define DIRECT_MAX_RANKS 64
+
+/* The choice depends only on what every rank agrees on in a correct program
+ * (the communicator, the provider, the per-rank bytes), so all ranks choose
+ * alike.  Ranks that pass different sizes may choose differently; they still
+ * fail with a MISMATCH: a direct rank's small block reaches some ring rank's
+ * step-0 receive, whose size and CQ data check catch it, and a ring rank never
+ * sends a large block to a rank that did not hand-shake. */
 const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan)
 {
-    (void)plan;
     if (auto_uses_shm(c))
         return &dlc_ag_shm;
+    if (plan->bytes <= DIRECT_MAX_BYTES && c->size <= DIRECT_MAX_RANKS)
+        return &dlc_ag_direct;
     return &dlc_ag_ring;
 }
 

@@ -75,7 +75,20 @@ static int by_lo(const void *a, const void *b)
  * furthest end seen so far.  Sets *a, *b to the owners and returns 1. */
 static int sweep(run_rec *v, size_t n, int *a, int *b)
 {
-    qsort(v, n, sizeof *v, by_lo);
+    if (n <= 16) {
+        /* insertion sort: the usual list of a few outputs */
+        for (size_t i = 1; i < n; i++) {
+            run_rec x = v[i];
+            size_t j = i;
+            while (j > 0 && v[j - 1].lo > x.lo) {
+                v[j] = v[j - 1];
+                j--;
+            }
+            v[j] = x;
+        }
+    } else {
+        qsort(v, n, sizeof *v, by_lo);
+    }
     uintptr_t end = 0;
     int end_owner = -1;
     for (size_t i = 0; i < n; i++) {
@@ -102,7 +115,8 @@ static int sweep(run_rec *v, size_t n, int *a, int *b)
  */
 static int find_overlap(const dlc_tensor *const *ts, int n, int *a, int *b)
 {
-    run_rec *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    run_rec small[17];
+    run_rec *v = n <= 17 ? small : malloc((size_t)n * sizeof *v);
     if (!v)
         return -1;
     for (int i = 0; i < n; i++) {
@@ -110,7 +124,8 @@ static int find_overlap(const dlc_tensor *const *ts, int n, int *a, int *b)
         v[i].owner = i;
     }
     int hit = sweep(v, (size_t)n, a, b);
-    free(v);
+    if (v != small)
+        free(v);
     if (!hit)
         return 0;
     size_t total_runs = 0;
@@ -188,6 +203,26 @@ dlcoll_status_t dlc_ag_plan_single(const dlcoll_comm *c, const DLTensor *in, con
     return DLCOLL_SUCCESS;
 }
 
+/* "outputs[i]" into what (32 bytes), without snprintf: this runs for every
+ * output of every list allgather. */
+static void output_name(int i, char *what)
+{
+    static const char prefix[] = "outputs[";
+    char digits[12];
+    int nd = 0;
+    unsigned v = (unsigned)i;
+    do {
+        digits[nd++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    memcpy(what, prefix, sizeof prefix - 1);
+    size_t at = sizeof prefix - 1;
+    while (nd)
+        what[at++] = digits[--nd];
+    what[at++] = ']';
+    what[at] = '\0';
+}
+
 static int same_view(const dlc_tensor *a, const dlc_tensor *b)
 {
     if (a->base != b->base || !dlc_tensor_same_layout_shape(a, b))
@@ -222,7 +257,7 @@ dlcoll_status_t dlc_ag_plan_list(const dlcoll_comm *c, const DLTensor *in, DLTen
     p->n_outs = n_outs;
     for (int i = 0; i < n_outs && st == DLCOLL_SUCCESS; i++) {
         char what[32], a[64], b[64];
-        snprintf(what, sizeof what, "outputs[%d]", i);
+        output_name(i, what);
         st = dlc_tensor_describe(outs[i], what, &p->outs[i], err);
         if (st != DLCOLL_SUCCESS)
             break;
