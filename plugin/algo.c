@@ -15,6 +15,7 @@ static const dlc_ag_algo *const ag_algos[] = {
     &dlc_ag_ring,
     &dlc_ag_direct,
     &dlc_ag_shm,
+    &dlc_ag_hier,
 };
 #define N_AG_ALGOS (sizeof ag_algos / sizeof ag_algos[0])
 
@@ -79,6 +80,8 @@ const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan)
 {
     if (auto_uses_shm(c))
         return &dlc_ag_shm;
+    if (dlc_ag_hier_auto(c))
+        return &dlc_ag_hier;
     if (plan->bytes <= DIRECT_MAX_BYTES && c->size <= DIRECT_MAX_RANKS)
         return &dlc_ag_direct;
     return &dlc_ag_ring;
@@ -110,6 +113,13 @@ dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const cha
         dlc_ag_plan_free(plan);
         return st;
     }
+    if (algo == &dlc_ag_hier && !dlc_ag_hier_eligible(c)) {
+        dlc_ag_plan_free(plan);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                        "DLCOLL_ALGO=hier: the communicator's members are not spread evenly "
+                        "over two or more hosts");
+    }
+    plan->comm = c;
     void *state = NULL;
     int n_slots = 0;
     st = algo->prepare(plan, &state, &n_slots, err);

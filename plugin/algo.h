@@ -21,11 +21,16 @@ typedef struct dlc_ag_plan {
     dlc_tensor *outs;       /* 1 (single output) or n (list), malloc'd */
     int n_outs;
     int in_place;           /* the input is already block[rank] */
+    const int *block_map;   /* NULL, or [n]: block i is output block block_map[i]
+                             * (sub-plans of the hierarchical allgather; borrowed) */
+    dlcoll_comm *comm;      /* the communicator (set by dlc_allgather_submit) */
 } dlc_ag_plan;
 
 /* Where block i lives. */
 static inline const dlc_tensor *dlc_ag_block(const dlc_ag_plan *p, int i, size_t *off)
 {
+    if (p->block_map)
+        i = p->block_map[i];
     if (p->n_outs == 1) {
         *off = (size_t)i * p->bytes;
         return &p->outs[0];
@@ -65,6 +70,17 @@ extern const dlc_ag_algo dlc_ag_direct;
 extern const dlc_ag_algo dlc_ag_shm;
 /* Every member of c runs on this host. */
 int dlc_ag_shm_eligible(const dlcoll_comm *c);
+
+/* allgather_hier.c: communicators spanning hosts, with the same number of
+ * members on every host: partners exchange over the transport, then each
+ * host shares through shared memory. */
+extern const dlc_ag_algo dlc_ag_hier;
+/* c's members are spread evenly over two or more hosts. */
+int dlc_ag_hier_eligible(dlcoll_comm *c);
+/* ... and at least two on each: the automatic choice takes it. */
+int dlc_ag_hier_auto(dlcoll_comm *c);
+/* Free what the hierarchical allgather keeps on c (from dlc_comm_free). */
+void dlc_hier_release(dlcoll_comm *c);
 
 /* The automatic choice for plan on c. */
 const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "comm.h"
+#include "algo.h"
 #include "request.h"
 #include "shm_seg.h"
 
@@ -49,6 +50,7 @@ dlcoll_status_t dlc_comm_new(dlc_world *w, uint32_t id, int rank, int size, cons
     c->rank = rank;
     c->size = size;
     c->shm_auto = -1;
+    c->shm_name_tag = -1;
     c->members = m;
     c->timeout_ms = w->settings.timeout_ms;
     c->next_seq = 1;
@@ -77,6 +79,7 @@ void dlc_comm_free(dlcoll_comm *c)
     if (w->world == c)
         w->world = NULL;
     dlc_shm_seg_release(c);
+    dlc_hier_release(c);
     free(c->members);
     free(c);
 }

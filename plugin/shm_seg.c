@@ -126,8 +126,12 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
     s->n = c->size;
     s->rank = c->rank;
     s->slot_bytes = dlc_shm_slot_bytes_for(c->size);
-    snprintf(s->name, sizeof s->name, "/dlcoll-%016" PRIx64 "-%u", w->hosts[0].nonce,
-             (unsigned)c->id);
+    if (c->shm_name_tag >= 0)
+        snprintf(s->name, sizeof s->name, "/dlcoll-%016" PRIx64 "-%u-h%d", w->hosts[0].nonce,
+                 (unsigned)c->id, c->shm_name_tag);
+    else
+        snprintf(s->name, sizeof s->name, "/dlcoll-%016" PRIx64 "-%u", w->hosts[0].nonce,
+                 (unsigned)c->id);
     dlcoll_status_t st = map_segment(s, err);
     if (st != DLCOLL_SUCCESS) {
         seg_free(s);

@@ -1,7 +1,9 @@
 /*
- * test_multihost.c -- four ranks on two "hosts": two network namespaces joined
- * by a veth pair (10.213.0.1/24 and 10.213.0.2/24), two ranks in each, provider
- * tcp, the TCP store on the first namespace's address.  Traffic stays between
+ * test_multihost.c -- ranks on two "hosts": two network namespaces joined by a
+ * veth pair (10.213.0.1/24 and 10.213.0.2/24), 2+2 ranks (also 3+3 and 2+1),
+ * provider tcp, the TCP store on the first namespace's address.  With a host
+ * name per namespace, an even split takes the hierarchical allgather
+ * (allgather_hier.c).  Traffic stays between
  * the namespaces this test creates.  Skipped (with a message) only when `ip
  * netns add` is not permitted; the namespaces (and with them the veth pair) are
  * deleted afterwards, also when the test fails.
@@ -27,6 +29,8 @@
 /* Names of what this test creates (include our pid: runs do not collide). */
 static char ns_a[32], ns_b[32], veth_a[16], veth_b[16];
 static int created;
+/* Ranks below this are on host a, the others on host b (set before forking). */
+static int n_on_a = 2;
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -84,11 +88,11 @@ static int setup(char *why, size_t cap)
     return -1;
 }
 
-/* In the child: ranks 0,1 enter namespace A, ranks 2,3 namespace B. */
+/* In the child: ranks 0 .. n_on_a-1 enter namespace A, the others namespace B. */
 static int enter_ns(int rank, void *arg, char *why, size_t cap)
 {
-    const char *ns = rank < 2 ? ns_a : ns_b;
-    const char *dev = rank < 2 ? veth_a : veth_b;
+    const char *ns = rank < n_on_a ? ns_a : ns_b;
+    const char *dev = rank < n_on_a ? veth_a : veth_b;
     char path[128];
     snprintf(path, sizeof path, "/run/netns/%s", ns);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -113,7 +117,7 @@ static int enter_ns_and_host(int rank, void *arg, char *why, size_t cap)
 {
     if (enter_ns(rank, arg, why, cap) != 0)
         return -1;
-    const char *name = rank < 2 ? "dlcmpt-host-a" : "dlcmpt-host-b";
+    const char *name = rank < n_on_a ? "dlcmpt-host-a" : "dlcmpt-host-b";
     if (unshare(CLONE_NEWUTS) != 0 || sethostname(name, strlen(name)) != 0) {
         snprintf(why, cap, "unshare(CLONE_NEWUTS)/sethostname: %s", strerror(errno));
         return -1;
@@ -195,11 +199,13 @@ static void fini(void)
     cleanup();
 }
 
-/* Set up the namespaces, run fn on 4 ranks entering them with enter, clean up,
- * then assert: rank `victim` (if >= 0) died of SIGKILL, all others succeeded. */
-static void run_two_hosts(mp_rank_fn fn, int victim,
-                          int (*enter)(int, void *, char *, size_t))
+/* Set up the namespaces, run fn on n ranks (the first on_a of them on host a)
+ * entering them with enter, clean up, then assert: rank `victim` (if >= 0)
+ * died of SIGKILL, all others succeeded. */
+static void run_hosts(int n, int on_a, mp_rank_fn fn, int victim,
+                      int (*enter)(int, void *, char *, size_t))
 {
+    n_on_a = on_a;
     char why[256] = "";
     if (setup(why, sizeof why) != 0) {
         int skip = strcmp(why, "skip") == 0;
@@ -213,7 +219,7 @@ static void run_two_hosts(mp_rank_fn fn, int victim,
     snprintf(init_method, sizeof init_method, "tcp://" ADDR_A ":%d", 20000 + (int)getpid() % 20000);
     mp_opts o;
     memset(&o, 0, sizeof o);
-    o.n = 4;
+    o.n = n;
     o.provider = "tcp";
     o.timeout_ms = 5000;
     o.deadline_ms = 60000;
@@ -225,7 +231,7 @@ static void run_two_hosts(mp_rank_fn fn, int victim,
     char text[16384];
     mp_describe(res, text, sizeof text);
     cr_assert(!res->deadline_hit, "deadline exceeded:\n%s", text);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n; i++) {
         if (i == victim)
             cr_assert(res->r[i].signaled && res->r[i].signo == SIGKILL,
                       "rank %d should have died of SIGKILL:\n%s", i, text);
@@ -233,6 +239,11 @@ static void run_two_hosts(mp_rank_fn fn, int victim,
             cr_assert(mp_rank_ok(res, i), "rank %d failed:\n%s", i, text);
     }
     mp_result_free(res);
+}
+
+static void run_two_hosts(mp_rank_fn fn, int victim, int (*enter)(int, void *, char *, size_t))
+{
+    run_hosts(4, 2, fn, victim, enter);
 }
 
 /* Two network namespaces, one host name. */
@@ -251,4 +262,88 @@ Test(multihost, two_hosts_tcp_n4, .fini = fini, .timeout = 180)
 Test(multihost, two_hosts_remote_rank_dies_tcp_n4, .fini = fini, .timeout = 180)
 {
     run_two_hosts(remote_dies, 3, enter_ns_and_host);
+}
+
+/* ---------------------------------------------------------------- hierarchical */
+
+/* The world on several "hosts" (hierarchical allgather when they hold the same
+ * number of ranks, else the transport's): sizes that take the direct exchange
+ * and the ring between hosts and one or many shared-memory rounds within,
+ * in-place, stacked and offset outputs, several dtypes; then groups. */
+static int world_shapes(mp_ctx *ctx)
+{
+    int me = ctx->rank, n = ctx->size;
+    uint32_t seed = 8200;
+    mp_ag_spec specs[] = {
+        MP_SPEC(mp_dt(kDLFloat, 32), seed++, 7, 3),
+        MP_SPEC(mp_dt(kDLUInt, 8), seed++, 1),
+        MP_SPEC(mp_dt(kDLInt, 16), seed++, 512),       /* exactly 1 KiB */
+        MP_SPEC(mp_dt(kDLInt, 16), seed++, 513),       /* just above */
+        MP_SPEC(mp_dt(kDLFloat, 64), seed++, 9000, 3), /* 216000 B: 4 rounds */
+        MP_SPEC(mp_dt(kDLBfloat, 16), seed++, 0, 5),   /* empty */
+        MP_SPEC(mp_dt(kDLInt, 8), seed++, 3 << 20),    /* 3 MiB */
+    };
+    specs[1].stacked = 1;
+    specs[3].inplace = 1;
+    specs[4].in_off = 16;
+    specs[4].out_off = 24;
+    specs[6].inplace = 1;
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+        if (mp_check_allgather(ctx, ctx->comm, &specs[i], me, n, NULL) != 0)
+            return 1;
+    /* The world in reverse order, as a group: hosts numbered the other way. */
+    int rev[MP_MAX_RANKS];
+    for (int i = 0; i < n; i++)
+        rev[i] = n - 1 - i;
+    dlcoll_comm_t g = NULL;
+    MP_OK(ctx, ctx->p->group_create(ctx->comm, rev, n, "reversed", &g));
+    mp_ag_spec s = MP_SPEC(mp_dt(kDLFloat, 32), seed++, 70000);
+    if (mp_check_allgather(ctx, g, &s, n - 1 - me, n, rev))
+        return 1;
+    MP_OK_ON(ctx, g, ctx->p->group_destroy(g));
+    MP_OK(ctx, ctx->p->barrier(ctx->comm, NULL));
+    return 0;
+}
+
+/* The last rank passes a bigger block: every rank gets an error (no hang, no
+ * write past a buffer: mp_ag_verify checks the guards of what was written). */
+static int world_mismatch(mp_ctx *ctx)
+{
+    const dlcoll_plugin_v1_t *p = ctx->p;
+    int me = ctx->rank, n = ctx->size;
+    mp_ag_spec s = MP_SPEC(mp_dt(kDLFloat, 32), 8300, me == n - 1 ? 3000 : 2000);
+    mp_ag a;
+    if (mp_ag_prepare(ctx, &a, &s, me, n, NULL))
+        return 1;
+    mp_step(ctx, "allgather with a size mismatch");
+    dlcoll_status_t st = p->allgather(ctx->comm, &a.tin, &a.tout, NULL);
+    const char *e = p->last_error(ctx->comm);
+    MP_EXPECT(ctx, st == DLCOLL_ERR_MISMATCH || st == DLCOLL_ERR_PEER_FAILURE,
+              "allgather with mismatched sizes -> %s (%d), expected MISMATCH or PEER_FAILURE: %s",
+              p->status_string(st), (int)st, e ? e : "(null)");
+    MP_EXPECT(ctx, e && (strstr(e, "bytes") || strstr(e, "reported")),
+              "the message does not say what differed: \"%s\"", e ? e : "(null)");
+    mp_ag_free(&a);
+    return 0;
+}
+
+Test(multihost, hier_3_plus_3_tcp_n6, .fini = fini, .timeout = 180)
+{
+    run_hosts(6, 3, world_shapes, -1, enter_ns_and_host);
+}
+
+Test(multihost, hier_2_plus_2_tcp_n4, .fini = fini, .timeout = 180)
+{
+    run_hosts(4, 2, world_shapes, -1, enter_ns_and_host);
+}
+
+/* Uneven hosts (2 + 1): not hierarchical, the transport's algorithms. */
+Test(multihost, uneven_2_plus_1_tcp_n3, .fini = fini, .timeout = 180)
+{
+    run_hosts(3, 2, world_shapes, -1, enter_ns_and_host);
+}
+
+Test(multihost, hier_mismatch_tcp_n4, .fini = fini, .timeout = 180)
+{
+    run_hosts(4, 2, world_mismatch, -1, enter_ns_and_host);
 }
