@@ -58,15 +58,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ag_wire.h"
 #include "algo.h"
 
 #define DIRECT_EAGER_MAX 1024 /* blocks up to this size: sent at once, no handshakes */
 
-typedef struct direct_block {
-    struct iovec *iov;   /* the block's runs, or one entry over bounce (in direct_state.iovs) */
-    int iovcnt;          /* 0 for an empty block */
-    uint8_t *bounce;     /* staged block, NULL when direct */
-} direct_block;
+typedef dlc_wire_block direct_block;
 
 typedef struct direct_state {
     dlc_ag_plan plan;
@@ -92,12 +89,7 @@ static void direct_destroy(void *state)
     direct_state *s = state;
     if (!s)
         return;
-    if (s->blocks) {
-        for (int i = 0; i < s->plan.n; i++)
-            free(s->blocks[i].bounce);
-        free(s->blocks);
-    }
-    free(s->iovs);
+    dlc_wire_blocks_free(s->blocks, s->iovs, s->plan.n);
     dlc_ag_plan_free(&s->plan);
     free(s);
 }
@@ -117,104 +109,15 @@ static dlcoll_status_t direct_prepare(dlc_ag_plan *plan, void **state, int *n_sl
     return DLCOLL_SUCCESS;
 }
 
-/* for_runs callback: append one run to an iov array. */
-typedef struct iov_fill {
-    struct iovec *iov;
-    int n;
-} iov_fill;
-
-static int add_run(void *ctx, uint8_t *ptr, size_t n)
-{
-    iov_fill *f = ctx;
-    f->iov[f->n].iov_base = ptr;
-    f->iov[f->n].iov_len = n;
-    f->n++;
-    return 0;
-}
-
-/* Decide how each block travels: over its runs when there are at most
- * iov_limit of them, else staged in a bounce buffer (one entry).  The
- * entries of all blocks share one array. */
-static dlcoll_status_t setup_blocks(direct_state *s, int iov_limit, dlc_err *err)
-{
-    const dlc_ag_plan *p = &s->plan;
-    size_t off, bytes = p->bytes, total = 0;
-    for (int i = 0; i < p->n; i++) {
-        direct_block *b = &s->blocks[i];
-        const dlc_tensor *t = dlc_ag_block(p, i, &off);
-        size_t runs = bytes ? dlc_tensor_run_count(t, off, bytes) : 0;
-        if (runs <= (size_t)iov_limit) {
-            b->iovcnt = (int)runs;
-        } else {
-            b->iovcnt = 1;
-            b->bounce = malloc(bytes);
-            if (!b->bounce)
-                return dlc_fail(err, DLCOLL_ERR_SYSTEM,
-                                "out of memory for a %zu-byte staging buffer", bytes);
-        }
-        total += (size_t)b->iovcnt;
-    }
-    s->iovs = malloc((total ? total : 1) * sizeof *s->iovs);
-    if (!s->iovs)
-        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
-    struct iovec *next = s->iovs;
-    for (int i = 0; i < p->n; i++) {
-        direct_block *b = &s->blocks[i];
-        b->iov = next;
-        next += b->iovcnt;
-        if (b->bounce) {
-            b->iov[0].iov_base = b->bounce;
-            b->iov[0].iov_len = bytes;
-        } else if (b->iovcnt > 0) {
-            iov_fill f = {b->iov, 0};
-            const dlc_tensor *t = dlc_ag_block(p, i, &off);
-            dlc_tensor_for_runs(t, off, bytes, add_run, &f);
-        }
-    }
-    return DLCOLL_SUCCESS;
-}
-
-/* Put this rank's input into its block (and its bounce buffer when staged). */
-static dlcoll_status_t place_own_block(direct_state *s, dlc_err *err)
-{
-    const dlc_ag_plan *p = &s->plan;
-    direct_block *b = &s->blocks[p->rank];
-    size_t off, bytes = p->bytes;
-    const dlc_tensor *t = dlc_ag_block(p, p->rank, &off);
-    if (bytes == 0)
-        return DLCOLL_SUCCESS;
-    if (!p->in_place) {
-        if (p->input.contiguous) {
-            dlc_tensor_unpack(t, off, bytes, p->input.base);
-        } else if (t->contiguous) {
-            dlc_tensor_pack(&p->input, 0, bytes, t->base + off);
-        } else {
-            /* Both strided: through the bounce buffer (or a temporary). */
-            uint8_t *tmp = b->bounce ? b->bounce : malloc(bytes);
-            if (!tmp)
-                return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory for a %zu-byte copy", bytes);
-            dlc_tensor_pack(&p->input, 0, bytes, tmp);
-            dlc_tensor_unpack(t, off, bytes, tmp);
-            if (tmp != b->bounce)
-                free(tmp);
-        }
-    }
-    if (b->bounce)
-        dlc_tensor_pack(t, off, bytes, b->bounce);
-    return DLCOLL_SUCCESS;
-}
-
 static dlcoll_status_t direct_start(dlcoll_request *r, dlc_err *err)
 {
     direct_state *s = r->state;
     dlc_ag_plan *p = &s->plan;
     s->cqdata = dlc_ag_cqdata(r->op_kind, p);
-    s->blocks = calloc((size_t)p->n, sizeof *s->blocks);
-    if (!s->blocks)
-        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
-    dlcoll_status_t st = setup_blocks(s, dlc_transport_iov_limit(r->w->tp), err);
+    dlcoll_status_t st = dlc_wire_blocks_new(p, dlc_transport_iov_limit(r->w->tp), &s->blocks,
+                                             &s->iovs, err);
     if (st == DLCOLL_SUCCESS)
-        st = place_own_block(s, err);
+        st = dlc_ag_place_own_block(p, s->blocks[p->rank].bounce, err);
     if (st != DLCOLL_SUCCESS)
         return st;
     s->eager = p->bytes <= DIRECT_EAGER_MAX;

@@ -42,16 +42,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ag_wire.h"
 #include "algo.h"
 
 #define RING_EAGER_MAX 1024 /* blocks up to this size are sent before the handshake */
 
-typedef struct ring_block {
-    struct iovec *iov;   /* the runs of the block, or one entry over bounce (in ring_state.iovs) */
-    int iovcnt;          /* 0 for an empty block */
-    uint8_t *bounce;     /* staged block, NULL when direct */
-    int present;         /* the block's bytes are in place (own block or received) */
-} ring_block;
+typedef dlc_wire_block ring_block;
 
 typedef struct ring_state {
     dlc_ag_plan plan;
@@ -70,12 +66,7 @@ static void ring_destroy(void *state)
     ring_state *s = state;
     if (!s)
         return;
-    if (s->blocks) {
-        for (int i = 0; i < s->plan.n; i++)
-            free(s->blocks[i].bounce);
-        free(s->blocks);
-    }
-    free(s->iovs);
+    dlc_wire_blocks_free(s->blocks, s->iovs, s->plan.n);
     dlc_ag_plan_free(&s->plan);
     free(s);
 }
@@ -102,103 +93,15 @@ static dlcoll_status_t ring_prepare(dlc_ag_plan *plan, void **state, int *n_slot
     return DLCOLL_SUCCESS;
 }
 
-/* for_runs callback: append one run to an iov array. */
-typedef struct iov_fill {
-    struct iovec *iov;
-    int n;
-} iov_fill;
-
-static int add_run(void *ctx, uint8_t *ptr, size_t n)
-{
-    iov_fill *f = ctx;
-    f->iov[f->n].iov_base = ptr;
-    f->iov[f->n].iov_len = n;
-    f->n++;
-    return 0;
-}
-
-/* Decide how each block travels: directly over its runs when there are at
- * most iov_limit of them, else staged in a bounce buffer (one entry).  The
- * entries of all blocks share one array. */
-static dlcoll_status_t setup_blocks(ring_state *s, int iov_limit, dlc_err *err)
-{
-    const dlc_ag_plan *p = &s->plan;
-    size_t off, bytes = p->bytes, total = 0;
-    for (int i = 0; i < p->n; i++) {
-        ring_block *b = &s->blocks[i];
-        const dlc_tensor *t = dlc_ag_block(p, i, &off);
-        size_t runs = bytes ? dlc_tensor_run_count(t, off, bytes) : 0;
-        if (runs <= (size_t)iov_limit) {
-            b->iovcnt = (int)runs;
-        } else {
-            b->iovcnt = 1;
-            b->bounce = malloc(bytes);
-            if (!b->bounce)
-                return dlc_fail(err, DLCOLL_ERR_SYSTEM,
-                                "out of memory for a %zu-byte staging buffer", bytes);
-        }
-        total += (size_t)b->iovcnt;
-    }
-    s->iovs = malloc((total ? total : 1) * sizeof *s->iovs);
-    if (!s->iovs)
-        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
-    struct iovec *next = s->iovs;
-    for (int i = 0; i < p->n; i++) {
-        ring_block *b = &s->blocks[i];
-        b->iov = next;
-        next += b->iovcnt;
-        if (b->bounce) {
-            b->iov[0].iov_base = b->bounce;
-            b->iov[0].iov_len = bytes;
-        } else if (b->iovcnt > 0) {
-            iov_fill f = {b->iov, 0};
-            const dlc_tensor *t = dlc_ag_block(p, i, &off);
-            dlc_tensor_for_runs(t, off, bytes, add_run, &f);
-        }
-    }
-    return DLCOLL_SUCCESS;
-}
-
-/* Put this rank's input into its block (and its bounce buffer when staged). */
-static dlcoll_status_t place_own_block(ring_state *s, dlc_err *err)
-{
-    const dlc_ag_plan *p = &s->plan;
-    ring_block *b = &s->blocks[p->rank];
-    size_t off, bytes = p->bytes;
-    const dlc_tensor *t = dlc_ag_block(p, p->rank, &off);
-    if (bytes == 0)
-        return DLCOLL_SUCCESS;
-    if (!p->in_place) {
-        if (p->input.contiguous) {
-            dlc_tensor_unpack(t, off, bytes, p->input.base);
-        } else if (t->contiguous) {
-            dlc_tensor_pack(&p->input, 0, bytes, t->base + off);
-        } else {
-            uint8_t *tmp = b->bounce ? b->bounce : malloc(bytes);
-            if (!tmp)
-                return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory for a %zu-byte copy", bytes);
-            dlc_tensor_pack(&p->input, 0, bytes, tmp);
-            dlc_tensor_unpack(t, off, bytes, tmp);
-            if (tmp != b->bounce)
-                free(tmp);
-        }
-    }
-    if (b->bounce)
-        dlc_tensor_pack(t, off, bytes, b->bounce);
-    return DLCOLL_SUCCESS;
-}
-
 static dlcoll_status_t ring_start(dlcoll_request *r, dlc_err *err)
 {
     ring_state *s = r->state;
     dlc_ag_plan *p = &s->plan;
     s->cqdata = dlc_ag_cqdata(r->op_kind, p);
-    s->blocks = calloc((size_t)p->n, sizeof *s->blocks);
-    if (!s->blocks)
-        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
-    dlcoll_status_t st = setup_blocks(s, dlc_transport_iov_limit(r->w->tp), err);
+    dlcoll_status_t st = dlc_wire_blocks_new(p, dlc_transport_iov_limit(r->w->tp), &s->blocks,
+                                             &s->iovs, err);
     if (st == DLCOLL_SUCCESS)
-        st = place_own_block(s, err);
+        st = dlc_ag_place_own_block(p, s->blocks[p->rank].bounce, err);
     if (st != DLCOLL_SUCCESS)
         return st;
     s->blocks[p->rank].present = 1;

@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ag_wire.h"
 #include "algo.h"
 #include "cma.h"
 #include "shm_seg.h"
@@ -91,35 +92,6 @@ static dlcoll_status_t shm_prepare(dlc_ag_plan *plan, void **state, int *n_slots
     return DLCOLL_SUCCESS;
 }
 
-/* Copy the input into this rank's block of the output. */
-static void place_own_block(const dlc_ag_plan *p)
-{
-    size_t off;
-    const dlc_tensor *t = dlc_ag_block(p, p->rank, &off);
-    if (p->bytes == 0 || p->in_place)
-        return;
-    if (p->input.contiguous) {
-        dlc_tensor_unpack(t, off, p->bytes, p->input.base);
-    } else if (t->contiguous) {
-        dlc_tensor_pack(&p->input, 0, p->bytes, t->base + off);
-    } else {
-        uint8_t *tmp = malloc(p->bytes);
-        if (tmp) {
-            dlc_tensor_pack(&p->input, 0, p->bytes, tmp);
-            dlc_tensor_unpack(t, off, p->bytes, tmp);
-            free(tmp);
-        } else {
-            /* No memory for a copy: element by element through a small buffer. */
-            uint8_t buf[4096];
-            for (size_t done = 0; done < p->bytes; done += sizeof buf) {
-                size_t n = p->bytes - done < sizeof buf ? p->bytes - done : sizeof buf;
-                dlc_tensor_pack(&p->input, done, n, buf);
-                dlc_tensor_unpack(t, off + done, n, buf);
-            }
-        }
-    }
-}
-
 /* Per-rank bytes from which CMA mode is used (DLCOLL_SHM_CMA_MIN; 0 = never). */
 static size_t cma_min_bytes(void)
 {
@@ -136,10 +108,10 @@ static dlcoll_status_t shm_start(dlcoll_request *r, dlc_err *err)
     shm_state *s = r->state;
     dlc_ag_plan *p = &s->plan;
     s->cqdata = dlc_ag_cqdata(r->op_kind, p);
-    place_own_block(p);
-    if (p->n == 1)
-        return DLCOLL_SUCCESS;
-    dlcoll_status_t st = dlc_shm_seg_get(r->comm, &s->seg, err);
+    dlcoll_status_t st = dlc_ag_place_own_block(p, NULL, err);
+    if (st != DLCOLL_SUCCESS || p->n == 1)
+        return st;
+    st = dlc_shm_seg_get(r->comm, &s->seg, err);
     if (st != DLCOLL_SUCCESS)
         return st;
     size_t cma_min = cma_min_bytes();
