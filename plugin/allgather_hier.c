@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ag_wire.h"
 #include "algo.h"
 #include "shm_seg.h"
 
@@ -356,8 +357,8 @@ static dlcoll_status_t start_b(dlcoll_request *r, hier_state *s, int k, dlc_err 
             s->b_input.contiguous = 1;
         }
         bp.input = s->b_input;
-        bp.in_place = 1;
     }
+    bp.in_place = 1; /* the own block was placed by hier_start */
     sub_destroy(&s->b);
     return sub_prepare(r, &s->b, &dlc_ag_shm, &bp, lc, NULL, err);
 }
@@ -392,10 +393,13 @@ static dlcoll_status_t hier_start(dlcoll_request *r, dlc_err *err)
     s->a.req.seq = r->seq;
     s->a.req.slots = r->slots;
     s->a.req.n_slots = r->n_slots;
-    /* The own host's exchange first: its start puts this rank's block in
-     * place, which phase A then sends from. */
+    /* This rank's block in place first: phase A sends it from there while
+     * the own host's exchange (which therefore runs in place) goes on. */
+    dlcoll_status_t st = dlc_ag_place_own_block(&s->plan, NULL, err);
+    if (st != DLCOLL_SUCCESS)
+        return st;
     int progressed = 0;
-    dlcoll_status_t st = step_b(r, s, &progressed, err);
+    st = step_b(r, s, &progressed, err);
     if (st != DLCOLL_SUCCESS && st != DLCOLL_IN_PROGRESS)
         return st;
     st = sub_step(&s->a, &progressed, err);

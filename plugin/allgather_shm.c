@@ -8,27 +8,32 @@
  * rank's block (C = the slot size), and takes the communicator's next token T
  * (slot T & 1).  In a round, each rank
  *   1. publishes: once every peer is done with token T - 2 (the last round
- *      that used slot T & 1), copies its chunk into its data slot, writes the
- *      op kind, dtype and per-rank bytes, and release-stores T;
+ *      that used slot T & 1), copies its chunk into its data slot (and from
+ *      there into its own block of the output: the input is read once),
+ *      writes the op kind, dtype, per-rank bytes and mode, and
+ *      release-stores T;
  *   2. reads: for every peer whose slot carries T, compares the peer's op
- *      kind, dtype and per-rank bytes with its own (a MISMATCH naming the
- *      peer before a byte is copied), then copies the chunk into the output;
+ *      kind, dtype, per-rank bytes and mode with its own (a MISMATCH naming
+ *      the peer before a byte is copied), then copies the chunk into the
+ *      output;
  *   3. sets its done to T.
  * A rank publishes round j+1 (the other slot) while it still reads round j,
- * so copying in and copying out overlap across ranks.  Two copies per byte
- * (in and out of the slot) stay in cache for blocks of a few MiB, and even
- * for large blocks beat a single process_vm_readv copy on the machines
- * measured (docs/benchmarks.md).
+ * so copying in and copying out overlap across ranks.  When the outputs of
+ * all members outgrow the cache (copy_stream.h), the copies into the output
+ * use streaming stores.
  *
- * CMA mode (blocks of at least DLCOLL_SHM_CMA_MIN bytes, off by default): one
- * round; instead of the bytes, a rank publishes the addresses of its input
- * (or of its block in the output, or of a packed copy when both have too many
- * runs) and readers copy them with process_vm_readv (one copy); a rank's
- * operation then completes only when every peer's done has reached T too.
- * When the operation fails while its memory is published, cancel() revokes
- * the slot before the failure reaches the application, and a reader re-checks
- * after copying, so it never completes with bytes read from a buffer the
- * application may already reuse.
+ * CMA mode: one round; instead of the bytes, a rank publishes the addresses
+ * of its input (or of its block in the output, or of a packed copy when both
+ * have too many runs) and readers copy them with process_vm_readv (one copy);
+ * a rank's operation then completes only when every peer's done has reached
+ * T too.  Chosen for blocks from DLCOLL_SHM_CMA_MIN bytes when that is set,
+ * else automatically for blocks from CMA_AUTO_MIN_BYTES below the streaming
+ * size when every member agreed (shm_seg.h: such an op starts with mode 0 and
+ * decides in advance(), once the verdicts are in).  When the operation fails
+ * while its memory is published, cancel() revokes the slot before the
+ * failure reaches the application, and a reader re-checks after copying, so
+ * it never completes with bytes read from a buffer the application may
+ * already reuse.
  *
  * Each rank reads the same published descriptions, so a size, dtype or
  * op-kind disagreement is found by every rank itself.  A peer that dies is
@@ -38,6 +43,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +51,7 @@
 #include "ag_wire.h"
 #include "algo.h"
 #include "cma.h"
+#include "copy_stream.h"
 #include "shm_seg.h"
 
 typedef struct shm_state {
@@ -57,6 +64,7 @@ typedef struct shm_state {
     int published;           /* rounds published */
     int cur;                 /* the round being read */
     int n_read;              /* peers whose chunk of round cur is copied */
+    int stream;              /* copies into the output use streaming stores */
     uint8_t *cma_copy;       /* packed own block for CMA (too many runs) */
     uint64_t cqdata;
     uint8_t read[];          /* [n]: peer's chunk of round cur copied */
@@ -92,35 +100,24 @@ static dlcoll_status_t shm_prepare(dlc_ag_plan *plan, void **state, int *n_slots
     return DLCOLL_SUCCESS;
 }
 
-/* Per-rank bytes from which CMA mode is used (DLCOLL_SHM_CMA_MIN; 0 = never). */
-static size_t cma_min_bytes(void)
-{
-    const char *env = getenv("DLCOLL_SHM_CMA_MIN");
-    if (!env || !*env)
-        return 0;
-    char *end;
-    unsigned long long v = strtoull(env, &end, 10);
-    return *end == '\0' ? (size_t)v : 0;
-}
+/* Per-rank bytes from which the automatic choice copies through CMA (when
+ * the members agree, and below the streaming size): measured on the
+ * development machine (2 ranks, 2 cores) 0.94x the slots' time at 32 KiB,
+ * 0.5-0.77x from 64 KiB to 8 MiB (docs/benchmarks.md). */
+#define CMA_AUTO_MIN_BYTES (32u << 10)
 
-static dlcoll_status_t shm_start(dlcoll_request *r, dlc_err *err)
+/* Fix the op's mode, its rounds and their tokens; CMA puts the own block in
+ * place now (inline does it round by round, in publish). */
+static dlcoll_status_t set_mode(shm_state *s, int mode, dlc_err *err)
 {
-    shm_state *s = r->state;
     dlc_ag_plan *p = &s->plan;
-    s->cqdata = dlc_ag_cqdata(r->op_kind, p);
-    dlcoll_status_t st = dlc_ag_place_own_block(p, NULL, err);
-    if (st != DLCOLL_SUCCESS || p->n == 1)
-        return st;
-    st = dlc_shm_seg_get(r->comm, &s->seg, err);
-    if (st != DLCOLL_SUCCESS)
-        return st;
-    size_t cma_min = cma_min_bytes();
-    s->chunk = s->seg->slot_bytes;
-    if (cma_min && p->bytes >= cma_min) {
-        s->mode = DLC_SHM_CMA;
+    s->mode = mode;
+    if (mode == DLC_SHM_CMA) {
         s->rounds = 1;
+        dlcoll_status_t st = dlc_ag_place_own_block(p, NULL, err);
+        if (st != DLCOLL_SUCCESS)
+            return st;
     } else {
-        s->mode = DLC_SHM_INLINE;
         size_t rounds = p->bytes ? (p->bytes + s->chunk - 1) / s->chunk : 1;
         if (rounds > INT32_MAX / 2)
             return dlc_fail(err, DLCOLL_ERR_UNSUPPORTED, "%zu bytes per rank is too large", p->bytes);
@@ -129,6 +126,29 @@ static dlcoll_status_t shm_start(dlcoll_request *r, dlc_err *err)
     s->first = s->seg->last_token + 1u;
     s->seg->last_token += (uint64_t)s->rounds;
     return DLCOLL_SUCCESS;
+}
+
+static dlcoll_status_t shm_start(dlcoll_request *r, dlc_err *err)
+{
+    shm_state *s = r->state;
+    dlc_ag_plan *p = &s->plan;
+    s->cqdata = dlc_ag_cqdata(r->op_kind, p);
+    if (p->n == 1)
+        return dlc_ag_place_own_block(p, NULL, err);
+    dlcoll_status_t st = dlc_shm_seg_get(r->comm, &s->seg, err);
+    if (st != DLCOLL_SUCCESS)
+        return st;
+    s->chunk = s->seg->slot_bytes;
+    /* Stream when the outputs of all members (n * n * bytes) outgrow the cache. */
+    size_t stream_min = dlc_stream_min_bytes();
+    size_t nn = (size_t)p->n * (size_t)p->n;
+    s->stream = stream_min != SIZE_MAX && p->bytes >= (stream_min + nn - 1) / nn;
+    long long cma_min = dlc_shm_cma_min_env();
+    if (cma_min > 0 && p->bytes >= (unsigned long long)cma_min)
+        return set_mode(s, DLC_SHM_CMA, err);
+    if (cma_min < 0 && !s->stream && p->bytes >= CMA_AUTO_MIN_BYTES)
+        return DLCOLL_SUCCESS; /* mode 0: decided in advance, once the members agree */
+    return set_mode(s, DLC_SHM_INLINE, err);
 }
 
 /* Bytes of round j: [*off, *off + return) of every block. */
@@ -182,7 +202,19 @@ static dlcoll_status_t describe_cma_source(shm_state *s, dlc_shm_slot_ctl *sc, d
     return DLCOLL_SUCCESS;
 }
 
-/* Publish round j (slot (first + j) & 1). */
+/* Copy len bytes from src to bytes [off, off + len) of block i. */
+static void copy_to_block(const shm_state *s, int i, size_t off, size_t len, const uint8_t *src)
+{
+    size_t boff;
+    const dlc_tensor *t = dlc_ag_block(&s->plan, i, &boff);
+    if (s->stream)
+        dlc_tensor_unpack_stream(t, boff + off, len, src);
+    else
+        dlc_tensor_unpack(t, boff + off, len, src);
+}
+
+/* Publish round j (slot (first + j) & 1); inline, also copy the chunk into
+ * this rank's own block. */
 static dlcoll_status_t publish(shm_state *s, int j, dlc_err *err)
 {
     const dlc_ag_plan *p = &s->plan;
@@ -193,8 +225,12 @@ static dlcoll_status_t publish(shm_state *s, int j, dlc_err *err)
     sc->cqdata = s->cqdata;
     if (s->mode == DLC_SHM_INLINE) {
         size_t off, len = round_span(s, j, &off);
-        if (len)
-            dlc_tensor_pack(&p->input, off, len, dlc_shm_slot_data(g, g->rank, (int)(token & 1u)));
+        uint8_t *slot = dlc_shm_slot_data(g, g->rank, (int)(token & 1u));
+        if (len) {
+            dlc_tensor_pack(&p->input, off, len, slot);
+            if (!p->in_place)
+                copy_to_block(s, p->rank, off, len, slot);
+        }
     } else {
         dlcoll_status_t st = describe_cma_source(s, sc, err);
         if (st != DLCOLL_SUCCESS)
@@ -262,7 +298,7 @@ static dlcoll_status_t read_chunk(dlcoll_request *r, shm_state *s, int p, dlc_er
     if (len == 0)
         return DLCOLL_SUCCESS;
     if (s->mode == DLC_SHM_INLINE) {
-        dlc_tensor_unpack(t, boff + off, len, dlc_shm_slot_data(g, p, k));
+        copy_to_block(s, p, off, len, dlc_shm_slot_data(g, p, k));
         return DLCOLL_SUCCESS;
     }
     const dlc_shm_ctl *pc = &g->ctl[p];
@@ -326,6 +362,28 @@ static dlcoll_status_t shm_advance(dlcoll_request *r, int *progressed, dlc_err *
     if (n == 1)
         return DLCOLL_SUCCESS;
     dlc_shm_seg *g = s->seg;
+    int q;
+    /* Publish this member's CMA verdict as soon as it can (a peer may be
+     * waiting for it), and decide an undecided mode. */
+    if (!g->cma_probed)
+        dlc_shm_seg_cma_agree(g, &q);
+    if (s->mode == 0) {
+        int agreed = dlc_shm_seg_cma_agree(g, &q);
+        if (agreed < 0)
+            return DLCOLL_IN_PROGRESS;
+        if (!g->cma_logged) {
+            g->cma_logged = 1;
+            DLC_INFO(&r->w->lg, "shared segment %s: blocks of %u bytes or more %s", g->name,
+                     CMA_AUTO_MIN_BYTES,
+                     agreed ? "are copied once with process_vm_readv (every member agreed)"
+                            : "go through the slots (a member cannot read its peers' memory, "
+                              "or shares a core)");
+        }
+        dlcoll_status_t st = set_mode(s, agreed ? DLC_SHM_CMA : DLC_SHM_INLINE, err);
+        if (st != DLCOLL_SUCCESS)
+            return st;
+        *progressed = 1;
+    }
 
     for (;;) {
         int moved = 0;
@@ -353,6 +411,14 @@ static dlcoll_status_t shm_advance(dlcoll_request *r, int *progressed, dlc_err *
             if (atomic_load_explicit(&sc->token, memory_order_acquire) != token)
                 continue;
             dlcoll_status_t st = check_peer(r, r->comm->members[q], sc->cqdata, s->cqdata, err);
+            if (st == DLCOLL_SUCCESS && sc->mode != (uint32_t)s->mode)
+                st = dlc_fail(err, DLCOLL_ERR_MISMATCH,
+                              "rank %d %s while this rank %s (is DLCOLL_SHM_CMA_MIN set "
+                              "differently on the ranks?)", r->comm->members[q],
+                              sc->mode == DLC_SHM_CMA ? "copies through cross-memory attach"
+                                                      : "copies through the shared slots",
+                              s->mode == DLC_SHM_CMA ? "copies through cross-memory attach"
+                                                     : "through the shared slots");
             if (st == DLCOLL_SUCCESS)
                 st = read_chunk(r, s, q, err);
             if (st != DLCOLL_SUCCESS)
@@ -390,6 +456,12 @@ static int shm_blocker(const dlcoll_request *r, char *what, size_t cap)
     int n = p->n, me = p->rank, q = -1;
     if (n == 1 || !r->comm || !s->seg)
         return -1;
+    if (s->mode == 0) {
+        if (dlc_shm_seg_cma_agree(s->seg, &q) >= 0)
+            return -1;
+        snprintf(what, cap, "to agree on copying through cross-memory attach");
+        return r->comm->members[q];
+    }
     if (s->cur < s->rounds && s->published == s->cur) {
         uint64_t token = s->first + (uint64_t)s->cur;
         if (token <= 2u || peers_done(s, token - 2u, &q))

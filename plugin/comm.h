@@ -218,6 +218,10 @@ void dlc_comm_fail(dlcoll_comm *c, dlcoll_status_t status, const char *cause, in
  * Returns non-zero when anything happened. */
 int dlc_progress_pass(dlc_world *w);
 
+/* Non-zero when this host has a core (of those this process may run on) for
+ * every rank of the world on it. */
+int dlc_world_core_per_local_rank(const dlc_world *w);
+
 /* Block until r completes (timeout_ms < 0: only the comm's timeout bounds it;
  * else a wait timeout fails the op and the comm).  Drops w->lock between polls. */
 dlcoll_status_t dlc_progress_wait(dlcoll_request *r, int timeout_ms);

@@ -155,10 +155,7 @@ int dlc_progress_pass(dlc_world *w)
     return activity;
 }
 
-/* The longest a waiter spins before yielding: SPIN_MAX_NS when this host
- * has a core (of those this process may run on) for every rank of the world
- * on it, else SPIN_MIN_NS. */
-static int choose_spin_max_ns(const dlc_world *w)
+int dlc_world_core_per_local_rank(const dlc_world *w)
 {
     int local = 1;
     for (int i = 0; w->hosts && i < w->size; i++)
@@ -171,7 +168,14 @@ static int choose_spin_max_ns(const dlc_world *w)
         cpus = CPU_COUNT(&set);
     if (cpus <= 0)
         cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    return cpus > 0 && local <= cpus ? SPIN_MAX_NS : SPIN_MIN_NS;
+    return cpus > 0 && local <= cpus;
+}
+
+/* The longest a waiter spins before yielding: SPIN_MAX_NS when this host
+ * has a core for every rank of the world on it, else SPIN_MIN_NS. */
+static int choose_spin_max_ns(const dlc_world *w)
+{
+    return dlc_world_core_per_local_rank(w) ? SPIN_MAX_NS : SPIN_MIN_NS;
 }
 
 /* Adapt the spin to how long the waits turn out to be: a wait that ended

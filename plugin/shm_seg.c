@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cma.h"
 #include "shm_seg.h"
 
 #define SEG_MAGIC UINT64_C(0x444c434f4c4c5348) /* "DLCOLLSH" */
@@ -144,9 +146,71 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
     me->pid = (int32_t)getpid();
     me->cookie = s->my_cookie;
     me->cookie_addr = (uint64_t)(uintptr_t)&s->my_cookie;
+    /* Automatic CMA only with a core for every local rank (measured: with
+     * more ranks than cores the slots are as fast or faster), and not when
+     * DLCOLL_SHM_CMA_MIN decides for this rank. */
+    s->cma_wanted = dlc_shm_cma_min_env() < 0 && dlc_world_core_per_local_rank(w);
+    atomic_store_explicit(&me->cma_state, s->cma_wanted ? DLC_SHM_CMA_IDENT : DLC_SHM_CMA_NO,
+                          memory_order_release);
+    s->cma_probed = !s->cma_wanted;
     c->shm = s;
     *out = s;
     return DLCOLL_SUCCESS;
+}
+
+long long dlc_shm_cma_min_env(void)
+{
+    const char *env = getenv("DLCOLL_SHM_CMA_MIN");
+    if (!env || !*env)
+        return -1;
+    char *end;
+    unsigned long long v = strtoull(env, &end, 10);
+    return *end == '\0' && v <= (unsigned long long)LLONG_MAX ? (long long)v : -1;
+}
+
+/* Probe every peer (their identities are published): 1 when each one's
+ * cookie reads back through process_vm_readv. */
+static int cma_probe_peers(dlc_shm_seg *s)
+{
+    for (int q = 0; q < s->n; q++) {
+        if (q == s->rank)
+            continue;
+        const dlc_shm_ctl *pc = &s->ctl[q];
+        uint64_t cookie = 0;
+        if (dlc_cma_read_u64(pc->pid, pc->cookie_addr, &cookie) != 0 || cookie != pc->cookie)
+            return 0;
+        s->cma_verified[q] = 1;
+    }
+    return 1;
+}
+
+int dlc_shm_seg_cma_agree(dlc_shm_seg *s, int *waiting_for)
+{
+    if (s->cma_agreed)
+        return s->cma_agreed > 0;
+    if (!s->cma_probed) {
+        for (int q = 0; q < s->n; q++) {
+            if (atomic_load_explicit(&s->ctl[q].cma_state, memory_order_acquire) == 0) {
+                *waiting_for = q;
+                return -1;
+            }
+        }
+        int ok = cma_probe_peers(s);
+        atomic_store_explicit(&s->ctl[s->rank].cma_state, ok ? DLC_SHM_CMA_YES : DLC_SHM_CMA_NO,
+                              memory_order_release);
+        s->cma_probed = 1;
+    }
+    int all_yes = 1;
+    for (int q = 0; q < s->n; q++) {
+        uint32_t v = atomic_load_explicit(&s->ctl[q].cma_state, memory_order_acquire);
+        if (v == 0 || v == DLC_SHM_CMA_IDENT) {
+            *waiting_for = q;
+            return -1;
+        }
+        all_yes &= v == DLC_SHM_CMA_YES;
+    }
+    s->cma_agreed = all_yes ? 1 : -1;
+    return all_yes;
 }
 
 void dlc_shm_seg_unlink(dlc_shm_seg *s)

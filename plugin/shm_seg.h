@@ -36,6 +36,13 @@
  *                          can verify that the pid is really that rank (it
  *                          could be another process when hosts share a name
  *                          but not a pid namespace).
+ *   ctl[r].cma_state       IDENT once pid and cookie are written (release);
+ *                          then r's verdict on the automatic use of CMA:
+ *                          YES when r wants it (a core for every local rank)
+ *                          and could read every peer's cookie with
+ *                          process_vm_readv, else NO.  The communicator uses
+ *                          CMA automatically only when every verdict is YES,
+ *                          so all members decide alike (dlc_shm_seg_cma_agree).
  */
 #ifndef DLC_SHM_SEG_H
 #define DLC_SHM_SEG_H
@@ -48,6 +55,7 @@
 
 #define DLC_SHM_CMA_RUNS 8          /* runs a CMA source may publish */
 enum { DLC_SHM_INLINE = 1, DLC_SHM_CMA = 2 };
+enum { DLC_SHM_CMA_IDENT = 1, DLC_SHM_CMA_YES = 2, DLC_SHM_CMA_NO = 3 };
 
 typedef struct dlc_shm_slot_ctl {
     _Atomic uint64_t token;
@@ -67,6 +75,8 @@ typedef struct dlc_shm_ctl {
     int32_t pad0;
     uint64_t cookie;
     uint64_t cookie_addr;
+    _Atomic uint32_t cma_state;     /* DLC_SHM_CMA_IDENT / _YES / _NO */
+    uint32_t pad1;
     dlc_shm_slot_ctl slot[2];
 } dlc_shm_ctl;
 
@@ -82,12 +92,27 @@ typedef struct dlc_shm_seg {
     uint64_t last_token;            /* the last token handed out (0: none yet; 64 bits never wrap) */
     uint64_t my_cookie;             /* the cookie ctl[rank].cookie_addr points at */
     uint8_t *cma_verified;          /* [n]: the peer's pid was checked by its cookie */
+    int cma_wanted;                 /* this member's wish for automatic CMA */
+    int cma_probed;                 /* this member's verdict is published */
+    int cma_agreed;                 /* 0: not yet known, 1: every verdict YES, -1: not */
+    int cma_logged;                 /* the agreement was logged (DLCOLL_DEBUG=INFO) */
 } dlc_shm_seg;
 
 /* The segment of c, mapping it at the first call.  Fails (with the system's
  * cause) when the object cannot be created, sized or mapped, or when an
  * object of that name has another layout. */
 dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err);
+
+/* DLCOLL_SHM_CMA_MIN: -1 unset or invalid (the automatic choice), 0 never
+ * CMA, else the per-rank bytes from which CMA is always used. */
+long long dlc_shm_cma_min_env(void);
+
+/* Whether the members agree to use CMA automatically: 1 yes, 0 no, -1 not
+ * known yet (a peer has not published its verdict; call again).  Publishes
+ * this member's verdict first when every peer's identity is there (probing
+ * each peer with a CMA read of its cookie).  *waiting_for: a member whose
+ * identity or verdict is missing. */
+int dlc_shm_seg_cma_agree(dlc_shm_seg *s, int *waiting_for);
 
 /* Data slot k of member r. */
 static inline uint8_t *dlc_shm_slot_data(const dlc_shm_seg *s, int r, int k)

@@ -60,6 +60,9 @@ size_t dlc_tensor_run_count(const dlc_tensor *t, size_t off, size_t len);
 /* Copy logical bytes [off, off+len) of t to/from a contiguous buffer. */
 void dlc_tensor_pack(const dlc_tensor *t, size_t off, size_t len, void *dst);
 void dlc_tensor_unpack(const dlc_tensor *t, size_t off, size_t len, const void *src);
+/* dlc_tensor_unpack with streaming stores (copy_stream.h) for runs of at
+ * least 512 bytes: for outputs that the cache cannot hold. */
+void dlc_tensor_unpack_stream(const dlc_tensor *t, size_t off, size_t len, const void *src);
 
 /* For allgather's single output: check out is contiguous, has in's dtype and shape
  * (n, *in) or (n*in0, *in[1:]) (for in->ndim == 0 only (n)), and holds n*in->numel

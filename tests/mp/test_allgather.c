@@ -132,5 +132,13 @@ Test(allgather, shm_chunked_n3) { run_env(3, "shm", "DLCOLL_SHM_SLOT_BYTES=4096"
 Test(allgather, shm_chunked_n4) { run_env(4, "shm", "DLCOLL_SHM_SLOT_BYTES=4096", 1u << 20); }
 Test(allgather, shm_cma_n2) { run_env(2, "shm", "DLCOLL_SHM_CMA_MIN=1", 16u << 20); }
 Test(allgather, shm_cma_n3) { run_env(3, "shm", "DLCOLL_SHM_CMA_MIN=1", 4u << 20); }
+/* Two ranks with a core each copy mid-size blocks through CMA by default:
+ * the slots for every size, and streaming stores into the output for every
+ * size (odd chunk boundaries: 4 KiB slots, strided layouts). */
+Test(allgather, shm_slots_n2) { run_env(2, "shm", "DLCOLL_SHM_CMA_MIN=0", 16u << 20); }
+Test(allgather, shm_stream_chunked_n3)
+{
+    run_env(3, "shm", "DLCOLL_STREAM_MIN_BYTES=1 DLCOLL_SHM_SLOT_BYTES=4096", 4u << 20);
+}
 Test(allgather, tcp_algo_shm_n3) { run_env(3, "tcp", "DLCOLL_ALGO=shm", 4u << 20); }
 Test(allgather, tcp_n8) { run(8, "tcp", 0); }

@@ -373,3 +373,7 @@ Test(allgather_list, shm_chunked_n3)
     mp_run_env(3, "shm", "DLCOLL_SHM_SLOT_BYTES=4096", all_lists, NULL, 150);
 }
 Test(allgather_list, shm_cma_n3) { mp_run_env(3, "shm", "DLCOLL_SHM_CMA_MIN=1", all_lists, NULL, 150); }
+Test(allgather_list, shm_stream_n2)
+{
+    mp_run_env(2, "shm", "DLCOLL_STREAM_MIN_BYTES=1 DLCOLL_SHM_CMA_MIN=0", all_lists, NULL, 150);
+}

@@ -4,11 +4,14 @@
  * /dev/shm once every member has mapped it.
  *
  * The plugin logs "shared segment /dlcoll-<nonce>-<comm id>: ..." at INFO when
- * a rank maps a segment; these tests read that line through the log callback.
+ * a rank maps a segment, and once more when the members have agreed whether
+ * blocks of 32 KiB or more are copied with process_vm_readv (CMA); these
+ * tests read those lines through the log callback.
  */
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +46,11 @@ static int logged_segment(int i, char *name, size_t cap)
         if (!p)
             return 0;
         p += strlen("shared segment ");
+        size_t len = strcspn(p, ":\n ");
+        /* Mapping lines only ("<name>: <size> bytes, ..."), not the CMA one. */
+        if (p[len] != ':' || p[len + 1] != ' ' || p[len + 2] < '0' || p[len + 2] > '9')
+            continue;
         if (i-- == 0) {
-            size_t len = strcspn(p, ":\n ");
             snprintf(name, cap, "%.*s", (int)len, p);
             return 1;
         }
@@ -130,6 +136,109 @@ static int no_segment_on_tcp(mp_ctx *ctx)
     return 0;
 }
 
+#define CMA_ON "are copied once with process_vm_readv"
+#define CMA_OFF "go through the slots"
+
+/* Whether this host has a core (of those this process may run on) for each
+ * of n ranks: the condition under which the members want CMA. */
+static int core_per_rank(int n)
+{
+    cpu_set_t set;
+    int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+    if (cpus <= 0)
+        cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus >= n;
+}
+
+/* Gathers of 64 KiB and 1.2 MB per rank (several layouts checked byte by
+ * byte by mp_check_allgather), then the agreement logged by every rank:
+ * expect_on decides which. */
+static int cma_agreement(mp_ctx *ctx, int expect_on)
+{
+    if (init_logged(ctx))
+        return 1;
+    DLDataType u8 = {kDLUInt, 8, 1};
+    mp_ag_spec mid = MP_SPEC(u8, 21, 64, 1024);
+    int rc = mp_check_allgather(ctx, ctx->comm, &mid, ctx->rank, ctx->size, NULL);
+    if (rc == 0)
+        rc = gather_twice(ctx, ctx->comm, ctx->rank, ctx->size, NULL);
+    if (rc)
+        return rc;
+    MP_OK(ctx, ctx->p->barrier(ctx->comm, NULL));
+    const char *want = expect_on ? CMA_ON : CMA_OFF, *other = expect_on ? CMA_OFF : CMA_ON;
+    if (getenv("DLCOLL_SHM_CMA_MIN")) /* the rank that decides for itself logs no agreement */
+        MP_EXPECT(ctx, !strstr(log_buf, CMA_ON) && !strstr(log_buf, CMA_OFF),
+                  "a rank with DLCOLL_SHM_CMA_MIN set logged an agreement:\n%s", log_buf);
+    else
+        MP_EXPECT(ctx, strstr(log_buf, want) && !strstr(log_buf, other),
+                  "expected the agreement '%s' in the log:\n%s", want, log_buf);
+    return 0;
+}
+
+/* Default settings: CMA exactly when every rank has a core of its own. */
+static int cma_auto(mp_ctx *ctx)
+{
+    return cma_agreement(ctx, core_per_rank(ctx->size));
+}
+
+/* One rank refuses CMA (DLCOLL_SHM_CMA_MIN=0 there only): every rank uses
+ * the slots, and the results are exact. */
+static int cma_refused_by_last_rank(mp_ctx *ctx)
+{
+    return cma_agreement(ctx, 0);
+}
+
+static int env_on_last_rank(int rank, void *setup_arg, char *why, size_t cap)
+{
+    mp_opts *o = setup_arg;
+    return rank == o->n - 1 ? mp_setup_env(rank, "DLCOLL_SHM_CMA_MIN=0", why, cap) : 0;
+}
+
+/* Rank 0 forces CMA for every size, rank 1 forbids it: both fail with a
+ * MISMATCH naming the other, instead of reading the wrong kind of slot. */
+static int env_cma_split(int rank, void *setup_arg, char *why, size_t cap)
+{
+    (void)setup_arg;
+    return mp_setup_env(rank, rank == 0 ? "DLCOLL_SHM_CMA_MIN=1" : "DLCOLL_SHM_CMA_MIN=0", why,
+                        cap);
+}
+
+static int cma_split_fails(mp_ctx *ctx)
+{
+    if (init_logged(ctx))
+        return 1;
+    enum { COUNT = 4096 };
+    static uint8_t in[COUNT], out[2 * COUNT];
+    memset(in, 0x5a, sizeof in);
+    int64_t ish[1] = {COUNT}, osh[1] = {2 * COUNT};
+    DLTensor ti = {in, {kDLCPU, 0}, 1, {kDLUInt, 8, 1}, ish, NULL, 0};
+    DLTensor to = {out, {kDLCPU, 0}, 1, {kDLUInt, 8, 1}, osh, NULL, 0};
+    mp_step(ctx, "allgather with the CMA setting split");
+    dlcoll_status_t st = ctx->p->allgather(ctx->comm, &ti, &to, NULL);
+    const char *msg = ctx->p->last_error(ctx->comm);
+    char peer[32];
+    snprintf(peer, sizeof peer, "rank %d", 1 - ctx->rank);
+    MP_EXPECT(ctx, st == DLCOLL_ERR_MISMATCH && strstr(msg, peer) && strstr(msg, "DLCOLL_SHM_CMA_MIN"),
+              "expected a MISMATCH naming %s and DLCOLL_SHM_CMA_MIN, got status %d: %s", peer,
+              (int)st, msg);
+    return 0;
+}
+
+static void run_setup(int n, mp_rank_fn fn, int (*setup)(int, void *, char *, size_t))
+{
+    mp_opts o;
+    memset(&o, 0, sizeof o);
+    o.n = n;
+    o.provider = "shm";
+    o.init = MP_INIT_FILE;
+    o.timeout_ms = 20000;
+    o.deadline_ms = 90000;
+    o.no_init = 1;
+    o.child_setup = setup;
+    o.setup_arg = &o;
+    mp_run_ok(&o, fn, NULL);
+}
+
 static void run(int n, const char *provider, mp_rank_fn fn)
 {
     mp_opts o;
@@ -148,3 +257,8 @@ TestSuite(shm, .timeout = 200);
 Test(shm, segments_unlinked_n3) { run(3, "shm", segments_unlinked); }
 Test(shm, segments_unlinked_n4) { run(4, "shm", segments_unlinked); }
 Test(shm, no_segment_on_tcp_n2) { run(2, "tcp", no_segment_on_tcp); }
+Test(shm, cma_auto_n2) { run(2, "shm", cma_auto); }
+Test(shm, cma_auto_n4) { run(4, "shm", cma_auto); }
+Test(shm, cma_refused_by_one_rank_n2) { run_setup(2, cma_refused_by_last_rank, env_on_last_rank); }
+Test(shm, cma_refused_by_one_rank_n3) { run_setup(3, cma_refused_by_last_rank, env_on_last_rank); }
+Test(shm, cma_setting_split_n2) { run_setup(2, cma_split_fails, env_cma_split); }
