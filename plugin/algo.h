@@ -69,7 +69,7 @@ extern const dlc_ag_algo dlc_ag_direct;
 /* allgather_shm.c */
 extern const dlc_ag_algo dlc_ag_shm;
 /* Every member of c runs on this host. */
-int dlc_ag_shm_eligible(const dlcoll_comm *c);
+int dlc_ag_shm_eligible(dlcoll_comm *c);
 
 /* allgather_hier.c: communicators spanning hosts, with the same number of
  * members on every host: partners exchange over the transport, then each

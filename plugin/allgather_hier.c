@@ -142,6 +142,7 @@ static dlcoll_comm *local_get(dlcoll_comm *c, dlc_hier_layout *lay, dlc_err *err
     lc->members = members;
     lc->timeout_ms = c->timeout_ms;
     lc->shm_auto = 0;
+    lc->shm_eligible = 1; /* its members are this host's by construction */
     lc->shm_name_tag = lay->my_host;
     snprintf(lc->name, sizeof lc->name, "%.40s/host%d", c->name[0] ? c->name : "world",
              lay->my_host);

@@ -513,12 +513,14 @@ const dlc_ag_algo dlc_ag_shm = {
     .ops = &shm_ops,
 };
 
-int dlc_ag_shm_eligible(const dlcoll_comm *c)
+int dlc_ag_shm_eligible(dlcoll_comm *c)
 {
-    const dlc_world *w = c->w;
-    const char *mine = w->hosts[w->rank].host;
-    for (int i = 0; i < c->size; i++)
-        if (strncmp(w->hosts[c->members[i]].host, mine, DLC_HOSTNAME_MAX) != 0)
-            return 0;
-    return 1;
+    if (c->shm_eligible < 0) {
+        const dlc_world *w = c->w;
+        const char *mine = w->hosts[w->rank].host;
+        c->shm_eligible = 1;
+        for (int i = 0; i < c->size && c->shm_eligible; i++)
+            c->shm_eligible = strncmp(w->hosts[c->members[i]].host, mine, DLC_HOSTNAME_MAX) == 0;
+    }
+    return c->shm_eligible;
 }

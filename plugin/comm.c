@@ -50,6 +50,7 @@ dlcoll_status_t dlc_comm_new(dlc_world *w, uint32_t id, int rank, int size, cons
     c->rank = rank;
     c->size = size;
     c->shm_auto = -1;
+    c->shm_eligible = -1;
     c->shm_name_tag = -1;
     c->members = m;
     c->timeout_ms = w->settings.timeout_ms;

@@ -162,6 +162,7 @@ struct dlcoll_comm {
 
     struct dlc_shm_seg *shm;         /* shared segment (shm_seg.h), mapped at the first shm op */
     int shm_auto;                    /* -1 not decided yet, else whether "auto" uses it (algo.c) */
+    int shm_eligible;                /* -1 not known yet, else whether all members are on this host */
     int shm_name_tag;                /* >= 0: part of the segment's name (a host's local group) */
     struct dlc_hier_layout *hier;    /* hosts and local groups (allgather_hier.c), lazily */
 };

@@ -31,7 +31,9 @@ dlcoll_status_t dlc_request_new(dlcoll_comm *c, unsigned op_kind, const char *op
                                 dlcoll_request **out, dlc_err *err)
 {
     *out = NULL;
-    dlcoll_request *r = calloc(1, sizeof *r);
+    /* malloc, not calloc: the error buffer is large and written only on
+     * failure (this runs on every operation). */
+    dlcoll_request *r = malloc(sizeof *r);
     dlc_slot *slots = n_slots > 0 ? calloc((size_t)n_slots, sizeof *slots) : NULL;
     if (!r || (n_slots > 0 && !slots)) {
         free(r);
@@ -50,9 +52,12 @@ dlcoll_status_t dlc_request_new(dlcoll_comm *c, unsigned op_kind, const char *op
     r->seq = c->next_seq++;
     r->phase = DLC_REQ_QUEUED;
     r->status = DLCOLL_IN_PROGRESS;
+    r->error[0] = '\0';
     r->slots = slots;
     r->n_slots = n_slots;
-    /* last_progress_ns is set when the request starts (progress.c). */
+    r->last_progress_ns = 0; /* set when the request starts (progress.c) */
+    r->fifo_next = NULL;
+    r->prev = NULL;
 
     if (c->tail)
         c->tail->fifo_next = r;
@@ -72,7 +77,10 @@ void dlc_request_finish(dlcoll_request *r, dlcoll_status_t status, const char *m
 {
     r->phase = DLC_REQ_DONE;
     r->status = status;
-    snprintf(r->error, sizeof r->error, "%s", msg ? msg : "");
+    if (msg)
+        snprintf(r->error, sizeof r->error, "%s", msg);
+    else
+        r->error[0] = '\0';
     dlcoll_comm *c = r->comm;
     if (!c)
         return;

@@ -158,7 +158,7 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
     return DLCOLL_SUCCESS;
 }
 
-long long dlc_shm_cma_min_env(void)
+static long long read_cma_min_env(void)
 {
     const char *env = getenv("DLCOLL_SHM_CMA_MIN");
     if (!env || !*env)
@@ -166,6 +166,17 @@ long long dlc_shm_cma_min_env(void)
     char *end;
     unsigned long long v = strtoull(env, &end, 10);
     return *end == '\0' && v <= (unsigned long long)LLONG_MAX ? (long long)v : -1;
+}
+
+long long dlc_shm_cma_min_env(void)
+{
+    /* Read once (every operation asks); -2: not read yet.  A benign race:
+     * every thread reads the same value. */
+    static _Atomic long long cached = -2;
+    long long v = cached;
+    if (v == -2)
+        cached = v = read_cma_min_env();
+    return v;
 }
 
 /* Probe every peer (their identities are published): 1 when each one's

@@ -104,7 +104,8 @@ typedef struct dlc_shm_seg {
 dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err);
 
 /* DLCOLL_SHM_CMA_MIN: -1 unset or invalid (the automatic choice), 0 never
- * CMA, else the per-rank bytes from which CMA is always used. */
+ * CMA, else the per-rank bytes from which CMA is always used.  Read once per
+ * process. */
 long long dlc_shm_cma_min_env(void);
 
 /* Whether the members agree to use CMA automatically: 1 yes, 0 no, -1 not
