@@ -17,7 +17,12 @@
 #include "shm_seg.h"
 
 #define SEG_MAGIC UINT64_C(0x444c434f4c4c5348) /* "DLCOLLSH" */
-#define SLOT_MAX (64u << 10)                   /* data slot of small communicators */
+/* Data slot of small communicators.  Every round of an exchange needs every
+ * member to run once; with more ranks than cores (or busy framework threads)
+ * each round costs scheduling delays, so fewer, larger rounds win: 4 MindSpore
+ * ranks on 2 cores gathering 1 MiB each took 80 ms with 64 KiB slots, 32 ms
+ * with 256 KiB and 12 ms with 1 MiB (docs/benchmarks.md). */
+#define SLOT_MAX (1u << 20)
 #define SLOT_MIN (4u << 10)
 #define DATA_BUDGET (16u << 20)                /* all slots together, for large n */
 
@@ -49,7 +54,26 @@ static size_t seg_size(int n, size_t slot_bytes, size_t *ctl_off, size_t *data_o
     *ctl_off = sizeof(seg_hdr);
     *data_off = *ctl_off + (size_t)n * sizeof(dlc_shm_ctl);
     *data_off = (*data_off + 4095) & ~(size_t)4095;
-    return *data_off + (size_t)n * 2 * slot_bytes;
+    return *data_off + (size_t)n * 2 * (slot_bytes + DLC_SHM_SLOT_STAGGER);
+}
+
+/* Allocate the object's pages now: on a full /dev/shm (a container's small
+ * default) this fails here, with a message, instead of a SIGBUS at the first
+ * touch of a page later.  Sets errno. */
+static int reserve(int fd, size_t size)
+{
+    int e = posix_fallocate(fd, 0, (off_t)size);
+    if (e == EOPNOTSUPP || e == EINVAL)
+        return 0; /* not supported by the file system: sized by ftruncate only */
+    if (e) {
+        /* Back to 0 bytes: a member that opens it next sizes it itself (and
+         * fails the same way) rather than mapping pages that do not exist. */
+        int ignored = ftruncate(fd, 0); /* the fallocate failure is what is reported */
+        (void)ignored;
+        errno = e;
+        return -1;
+    }
+    return 0;
 }
 
 static dlcoll_status_t map_segment(dlc_shm_seg *s, dlc_err *err)
@@ -66,7 +90,8 @@ static dlcoll_status_t map_segment(dlc_shm_seg *s, dlc_err *err)
         st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s: fstat: %s", s->name,
                       strerror(errno));
     } else if ((size_t)sb.st_size != s->size &&
-               (sb.st_size != 0 || ftruncate(fd, (off_t)s->size) != 0)) {
+               (sb.st_size != 0 || ftruncate(fd, (off_t)s->size) != 0 ||
+                reserve(fd, s->size) != 0)) {
         /* Every member sizes it alike; another size is a name clash or an
          * ftruncate failure (e.g. /dev/shm is full). */
         if (sb.st_size != 0)

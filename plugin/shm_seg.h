@@ -115,10 +115,14 @@ long long dlc_shm_cma_min_env(void);
  * identity or verdict is missing. */
 int dlc_shm_seg_cma_agree(dlc_shm_seg *s, int *waiting_for);
 
+/* Slots are this far apart beyond their size, so that slots of a power-of-two
+ * size do not all start in the same cache sets. */
+#define DLC_SHM_SLOT_STAGGER ((size_t)16448) /* 16 KiB + one cache line */
+
 /* Data slot k of member r. */
 static inline uint8_t *dlc_shm_slot_data(const dlc_shm_seg *s, int r, int k)
 {
-    return s->data + ((size_t)r * 2 + (size_t)k) * s->slot_bytes;
+    return s->data + ((size_t)r * 2 + (size_t)k) * (s->slot_bytes + DLC_SHM_SLOT_STAGGER);
 }
 
 /* Group rank 0: unlink the name (its first operation completed). */
