@@ -57,23 +57,18 @@ static size_t seg_size(int n, size_t slot_bytes, size_t *ctl_off, size_t *data_o
     return *data_off + (size_t)n * 2 * (slot_bytes + DLC_SHM_SLOT_STAGGER);
 }
 
-/* Allocate the object's pages now: on a full /dev/shm (a container's small
- * default) this fails here, with a message, instead of a SIGBUS at the first
- * touch of a page later.  Sets errno. */
+/* Allocate the object's pages (those not allocated yet) before touching
+ * any: on a full /dev/shm (a container's small default) this fails here,
+ * with a message, instead of a SIGBUS at the first touch of a page later.
+ * Every member calls it (on pages already there it allocates nothing), so a
+ * member that maps the object never touches a page it did not see
+ * allocated.  0, or an errno value. */
 static int reserve(int fd, size_t size)
 {
     int e = posix_fallocate(fd, 0, (off_t)size);
     if (e == EOPNOTSUPP || e == EINVAL)
         return 0; /* not supported by the file system: sized by ftruncate only */
-    if (e) {
-        /* Back to 0 bytes: a member that opens it next sizes it itself (and
-         * fails the same way) rather than mapping pages that do not exist. */
-        int ignored = ftruncate(fd, 0); /* the fallocate failure is what is reported */
-        (void)ignored;
-        errno = e;
-        return -1;
-    }
-    return 0;
+    return e;
 }
 
 static dlcoll_status_t map_segment(dlc_shm_seg *s, dlc_err *err)
@@ -86,21 +81,24 @@ static dlcoll_status_t map_segment(dlc_shm_seg *s, dlc_err *err)
                         strerror(errno));
     struct stat sb;
     dlcoll_status_t st = DLCOLL_SUCCESS;
+    int e;
     if (fstat(fd, &sb) != 0) {
         st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s: fstat: %s", s->name,
                       strerror(errno));
-    } else if ((size_t)sb.st_size != s->size &&
-               (sb.st_size != 0 || ftruncate(fd, (off_t)s->size) != 0 ||
-                reserve(fd, s->size) != 0)) {
-        /* Every member sizes it alike; another size is a name clash or an
-         * ftruncate failure (e.g. /dev/shm is full). */
-        if (sb.st_size != 0)
-            st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s has %lld bytes, expected %zu",
-                          s->name, (long long)sb.st_size, s->size);
-        else
-            st = dlc_fail(err, DLCOLL_ERR_SYSTEM,
-                          "shared memory %s: cannot size it to %zu bytes: %s (is /dev/shm full?)",
-                          s->name, s->size, strerror(errno));
+    } else if ((size_t)sb.st_size != s->size && sb.st_size != 0) {
+        /* Every member sizes it alike: another size is a name clash. */
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s has %lld bytes, expected %zu",
+                      s->name, (long long)sb.st_size, s->size);
+    } else if (sb.st_size == 0 && ftruncate(fd, (off_t)s->size) != 0) {
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM,
+                      "shared memory %s: cannot size it to %zu bytes: %s (is /dev/shm full?)",
+                      s->name, s->size, strerror(errno));
+    } else if ((e = reserve(fd, s->size)) != 0) {
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM,
+                      "shared memory %s: cannot allocate its %zu bytes: %s (is /dev/shm full or "
+                      "too small? a container's default is 64 MiB; set DLCOLL_SHM_SLOT_BYTES "
+                      "lower, or DLCOLL_ALGO=ring)",
+                      s->name, s->size, strerror(e));
     }
     if (st == DLCOLL_SUCCESS) {
         s->base = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,24 @@ static void run_setup(int n, mp_rank_fn fn, int (*setup)(int, void *, char *, si
     mp_run_ok(&o, fn, NULL);
 }
 
+/* The segment cannot be allocated (see dev_shm_too_small below): init, whose
+ * barrier #0 already goes through the segment, fails on every rank with
+ * SYSTEM and a message naming /dev/shm and what to do, and nothing crashes. */
+static int shm_too_small(mp_ctx *ctx)
+{
+    dlcoll_config_t cfg = ctx->cfg;
+    mp_step(ctx, "init with /dev/shm too small for the segment");
+    dlcoll_status_t st = ctx->p->init(&cfg, &ctx->comm);
+    const char *msg = ctx->p->last_error(ctx->comm);
+    MP_REQUIRE(ctx, st == DLCOLL_ERR_SYSTEM && ctx->comm == NULL,
+               "expected init to fail with SYSTEM, got status %d: %s", (int)st, msg ? msg : "");
+    MP_EXPECT(ctx, msg && strstr(msg, "/dev/shm") && strstr(msg, "cannot allocate") &&
+                       strstr(msg, "DLCOLL_SHM_SLOT_BYTES"),
+              "the message does not name /dev/shm and the remedy: %s", msg ? msg : "(null)");
+    fprintf(stderr, "[mp] rank %d: /dev/shm too small -> %d: %s\n", ctx->rank, (int)st, msg);
+    return 0;
+}
+
 static void run(int n, const char *provider, mp_rank_fn fn)
 {
     mp_opts o;
@@ -262,3 +281,32 @@ Test(shm, cma_auto_n4) { run(4, "shm", cma_auto); }
 Test(shm, cma_refused_by_one_rank_n2) { run_setup(2, cma_refused_by_last_rank, env_on_last_rank); }
 Test(shm, cma_refused_by_one_rank_n3) { run_setup(3, cma_refused_by_last_rank, env_on_last_rank); }
 Test(shm, cma_setting_split_n2) { run_setup(2, cma_split_fails, env_cma_split); }
+
+/* /dev/shm smaller than the segment (2 ranks: 4 MiB of slots; here a 1 MiB
+ * tmpfs, like a small container's): the segment's pages are allocated before
+ * any is touched, so the ranks get an error instead of a SIGBUS (init's
+ * barrier is the first exchange).  The test
+ * process (Criterion forks one per test) takes a mount namespace of its own
+ * and mounts the small tmpfs there; the ranks inherit it.  tcp provider (its
+ * endpoints need no /dev/shm), DLCOLL_ALGO=shm. */
+Test(shm, dev_shm_too_small_n2)
+{
+    cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare(CLONE_NEWNS): %s (the test needs root)",
+                 strerror(errno));
+    cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0,
+                 "making / private: %s", strerror(errno));
+    cr_assert_eq(mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m"), 0,
+                 "mounting a 1 MiB tmpfs on /dev/shm: %s", strerror(errno));
+    mp_opts o;
+    memset(&o, 0, sizeof o);
+    o.n = 2;
+    o.provider = "tcp";
+    o.init = MP_INIT_TCP;
+    o.timeout_ms = 20000;
+    o.deadline_ms = 60000;
+    o.no_init = 1;
+    o.no_finalize = 1;
+    o.child_setup = mp_setup_env;
+    o.setup_arg = (void *)"DLCOLL_ALGO=shm";
+    mp_run_ok(&o, shm_too_small, NULL);
+}
