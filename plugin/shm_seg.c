@@ -17,12 +17,15 @@
 #include "shm_seg.h"
 
 #define SEG_MAGIC UINT64_C(0x444c434f4c4c5348) /* "DLCOLLSH" */
-/* Data slot of small communicators.  Every round of an exchange needs every
- * member to run once; with more ranks than cores (or busy framework threads)
- * each round costs scheduling delays, so fewer, larger rounds win: 4 MindSpore
- * ranks on 2 cores gathering 1 MiB each took 80 ms with 64 KiB slots, 32 ms
- * with 256 KiB and 12 ms with 1 MiB (docs/benchmarks.md). */
-#define SLOT_MAX (1u << 20)
+/* Data slot of small communicators.  With a core for every rank of the host,
+ * 64 KiB slots keep the chunks copied in and out in cache and the segment
+ * small (1 MiB for 8 ranks).  Every round of an exchange needs every member
+ * to run once: with more ranks than cores each round costs scheduling
+ * delays, so fewer, larger rounds win there (4 MindSpore ranks on 2 cores
+ * gathering 1 MiB each: 80 ms per call with 64 KiB slots, 32 ms with 256 KiB,
+ * 12 ms with 1 MiB; docs/mindspore.md). */
+#define SLOT_MAX (64u << 10)
+#define SLOT_MAX_OVERSUBSCRIBED (1u << 20)
 #define SLOT_MIN (4u << 10)
 #define DATA_BUDGET (16u << 20)                /* all slots together, for large n */
 
@@ -32,7 +35,7 @@ typedef struct seg_hdr {
     uint64_t slot_bytes;
 } seg_hdr;
 
-size_t dlc_shm_slot_bytes_for(int n)
+size_t dlc_shm_slot_bytes_for(int n, int oversubscribed)
 {
     const char *env = getenv("DLCOLL_SHM_SLOT_BYTES");
     if (env && *env) {
@@ -42,8 +45,9 @@ size_t dlc_shm_slot_bytes_for(int n)
             return (size_t)v & ~(size_t)127;
     }
     size_t per = DATA_BUDGET / (2u * (size_t)(n > 0 ? n : 1));
-    if (per > SLOT_MAX)
-        per = SLOT_MAX;
+    size_t max = oversubscribed ? SLOT_MAX_OVERSUBSCRIBED : SLOT_MAX;
+    if (per > max)
+        per = max;
     if (per < SLOT_MIN)
         per = SLOT_MIN;
     return per & ~(size_t)127;
@@ -135,6 +139,19 @@ static void seg_free(dlc_shm_seg *s)
     free(s);
 }
 
+/* More ranks of the world on this host than it has online CPUs.  Every
+ * member must compute the same slot size, so this uses only what all ranks
+ * of the host see alike (not the process's CPU affinity, which a launcher
+ * may set differently per rank). */
+static int host_oversubscribed(const dlc_world *w)
+{
+    int local = 0;
+    for (int i = 0; i < w->size; i++)
+        local += strncmp(w->hosts[i].host, w->hosts[w->rank].host, DLC_HOSTNAME_MAX) == 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus > 0 && local > cpus;
+}
+
 dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
 {
     if (c->shm) {
@@ -150,7 +167,7 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
     }
     s->n = c->size;
     s->rank = c->rank;
-    s->slot_bytes = dlc_shm_slot_bytes_for(c->size);
+    s->slot_bytes = dlc_shm_slot_bytes_for(c->size, host_oversubscribed(w));
     if (c->shm_name_tag >= 0)
         snprintf(s->name, sizeof s->name, "/dlcoll-%016" PRIx64 "-%u-h%d", w->hosts[0].nonce,
                  (unsigned)c->id, c->shm_name_tag);

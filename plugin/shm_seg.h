@@ -131,7 +131,8 @@ void dlc_shm_seg_unlink(dlc_shm_seg *s);
 /* Unmap (and, for group rank 0, unlink) c's segment; from dlc_comm_free. */
 void dlc_shm_seg_release(dlcoll_comm *c);
 
-/* Per-rank bytes a data slot holds for a communicator of n members. */
-size_t dlc_shm_slot_bytes_for(int n);
+/* Per-rank bytes a data slot holds for a communicator of n members (larger
+ * when the host has more ranks than CPUs: fewer rounds). */
+size_t dlc_shm_slot_bytes_for(int n, int oversubscribed);
 
 #endif

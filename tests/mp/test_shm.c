@@ -282,8 +282,8 @@ Test(shm, cma_refused_by_one_rank_n2) { run_setup(2, cma_refused_by_last_rank, e
 Test(shm, cma_refused_by_one_rank_n3) { run_setup(3, cma_refused_by_last_rank, env_on_last_rank); }
 Test(shm, cma_setting_split_n2) { run_setup(2, cma_split_fails, env_cma_split); }
 
-/* /dev/shm smaller than the segment (2 ranks: 4 MiB of slots; here a 1 MiB
- * tmpfs, like a small container's): the segment's pages are allocated before
+/* /dev/shm smaller than the segment (2 ranks: 4 slots of 64 KiB or more;
+ * here a 64 KiB tmpfs, like a full container's): the segment's pages are allocated before
  * any is touched, so the ranks get an error instead of a SIGBUS (init's
  * barrier is the first exchange).  The test
  * process (Criterion forks one per test) takes a mount namespace of its own
@@ -295,8 +295,8 @@ Test(shm, dev_shm_too_small_n2)
                  strerror(errno));
     cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0,
                  "making / private: %s", strerror(errno));
-    cr_assert_eq(mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m"), 0,
-                 "mounting a 1 MiB tmpfs on /dev/shm: %s", strerror(errno));
+    cr_assert_eq(mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=64k"), 0,
+                 "mounting a 64 KiB tmpfs on /dev/shm: %s", strerror(errno));
     mp_opts o;
     memset(&o, 0, sizeof o);
     o.n = 2;
