@@ -418,7 +418,7 @@ static dlcoll_status_t shm_advance(dlcoll_request *r, int *progressed, dlc_err *
                               sc->mode == DLC_SHM_CMA ? "copies through cross-memory attach"
                                                       : "copies through the shared slots",
                               s->mode == DLC_SHM_CMA ? "copies through cross-memory attach"
-                                                     : "through the shared slots");
+                                                     : "copies through the shared slots");
             if (st == DLCOLL_SUCCESS)
                 st = read_chunk(r, s, q, err);
             if (st != DLCOLL_SUCCESS)
