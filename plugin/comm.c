@@ -22,6 +22,16 @@ uint64_t dlc_now_ns(void)
     return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
+int dlc_world_local_ranks(const dlc_world *w)
+{
+    int local = 1;
+    for (int i = 0; w->hosts && i < w->size; i++)
+        if (i != w->rank &&
+            strncmp(w->hosts[i].host, w->hosts[w->rank].host, DLC_HOSTNAME_MAX) == 0)
+            local++;
+    return local;
+}
+
 /* ------------------------------------------------------------------ registry */
 
 dlcoll_status_t dlc_comm_new(dlc_world *w, uint32_t id, int rank, int size, const int *members,

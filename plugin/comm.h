@@ -170,6 +170,9 @@ struct dlcoll_comm {
 /* ------------------------------------------------------------------ time */
 
 uint64_t dlc_now_ns(void);
+
+/* Ranks of the world on this host (this one included; hosts by name). */
+int dlc_world_local_ranks(const dlc_world *w);
 #define DLC_MS_NS UINT64_C(1000000)
 
 /* ------------------------------------------------------------------ comm.c */

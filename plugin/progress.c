@@ -157,11 +157,7 @@ int dlc_progress_pass(dlc_world *w)
 
 int dlc_world_core_per_local_rank(const dlc_world *w)
 {
-    int local = 1;
-    for (int i = 0; w->hosts && i < w->size; i++)
-        if (i != w->rank &&
-            strncmp(w->hosts[i].host, w->hosts[w->rank].host, DLC_HOSTNAME_MAX) == 0)
-            local++;
+    int local = dlc_world_local_ranks(w);
     int cpus = 0;
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0)

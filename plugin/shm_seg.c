@@ -145,11 +145,8 @@ static void seg_free(dlc_shm_seg *s)
  * may set differently per rank). */
 static int host_oversubscribed(const dlc_world *w)
 {
-    int local = 0;
-    for (int i = 0; i < w->size; i++)
-        local += strncmp(w->hosts[i].host, w->hosts[w->rank].host, DLC_HOSTNAME_MAX) == 0;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    return cpus > 0 && local > cpus;
+    return cpus > 0 && dlc_world_local_ranks(w) > cpus;
 }
 
 dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
