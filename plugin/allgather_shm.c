@@ -271,7 +271,10 @@ static dlcoll_status_t cma_failed(const dlcoll_request *r, int pw, int e, const 
 {
     char desc[256];
     dlc_peer_desc(r->w, pw, desc, sizeof desc);
-    if (e == ESRCH || dlc_liveness_peer_gone(r->w, pw, 50))
+    char gone[512];
+    if (dlc_liveness_peer_exit_cause(r->comm, pw, e == ESRCH ? 0 : 50, gone, sizeof gone) > 0)
+        return dlc_fail(err, DLCOLL_ERR_PEER_FAILURE, "%s", gone);
+    if (e == ESRCH)
         return dlc_fail(err, DLCOLL_ERR_PEER_FAILURE, "%s exited", desc);
     if (e == EPERM)
         return dlc_fail(err, DLCOLL_ERR_SYSTEM,

@@ -248,6 +248,12 @@ void dlc_liveness_scan(dlc_world *w, uint64_t now);
  * wait_ms for a dying process; records it.  0 for ranks on other hosts. */
 int dlc_liveness_peer_gone(dlc_world *w, int r, int wait_ms);
 
+/* Check now (as dlc_liveness_peer_gone) whether world rank r, a member of c,
+ * has exited; when it has, check c's other members on this host at the same
+ * moment and describe every one gone into cause (dlc_liveness_describe_dead,
+ * r preferred).  Returns how many are gone, 0 when r is not. */
+int dlc_liveness_peer_exit_cause(dlcoll_comm *c, int r, int wait_ms, char *cause, size_t cap);
+
 /* Before a send to world rank r: 0 when the provider is shared-memory and r
  * has exited or is exiting (see liveness.c for why). */
 int dlc_liveness_safe_to_send(dlc_world *w, int r);

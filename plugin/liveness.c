@@ -184,25 +184,43 @@ void dlc_liveness_close(dlc_world *w)
     w->stat_fds = NULL;
 }
 
+/* Check the members of c on this host that are not known gone yet. */
+static void scan_members(dlc_world *w, const dlcoll_comm *c, uint64_t now)
+{
+    for (int g = 0; g < c->size; g++) {
+        int r = c->members[g];
+        if (r == w->rank || w->dead_ns[r] || !on_this_host(w, r))
+            continue;
+        if (rank_gone(w, r)) {
+            w->dead_ns[r] = now;
+            char peer[256];
+            DLC_INFO(&w->lg, "liveness: %s has exited", dlc_peer_desc(w, r, peer, sizeof peer));
+        }
+    }
+}
+
 void dlc_liveness_scan(dlc_world *w, uint64_t now)
 {
     if (!w->hosts || !w->dead_ns)
         return;
     for (int i = 0; i < w->n_comms; i++) {
         const dlcoll_comm *c = w->comms[i];
-        if (!c->head || c->head->phase != DLC_REQ_RUNNING)
-            continue;
-        for (int g = 0; g < c->size; g++) {
-            int r = c->members[g];
-            if (r == w->rank || w->dead_ns[r] || !on_this_host(w, r))
-                continue;
-            if (rank_gone(w, r)) {
-                w->dead_ns[r] = now;
-                char peer[256];
-                DLC_INFO(&w->lg, "liveness: %s has exited", dlc_peer_desc(w, r, peer, sizeof peer));
-            }
-        }
+        if (c->head && c->head->phase == DLC_REQ_RUNNING)
+            scan_members(w, c, now);
     }
+}
+
+int dlc_liveness_peer_exit_cause(dlcoll_comm *c, int r, int wait_ms, char *cause, size_t cap)
+{
+    dlc_world *w = c->w;
+    if (!dlc_liveness_peer_gone(w, r, wait_ms))
+        return 0;
+    /* The others are checked at the same moment, so that a rank that died
+     * earlier (and was not scanned yet, this rank being busy in the transfer)
+     * is named too: the peer that broke the transfer may have exited only
+     * after it reported that earlier death. */
+    scan_members(w, c, w->dead_ns[r]);
+    return dlc_liveness_describe_dead(c, r, cause, cap);
 }
 
 int dlc_liveness_peer_gone(dlc_world *w, int r, int wait_ms)

@@ -192,7 +192,9 @@ dlcoll_status_t dlc_slot_send(dlcoll_request *r, int i, int peer, const struct i
 {
     dlc_slot *s = &r->slots[i];
     if (!dlc_liveness_safe_to_send(r->w, peer)) {
-        char desc[256];
+        char gone[512], desc[256];
+        if (dlc_liveness_peer_exit_cause(r->comm, peer, 0, gone, sizeof gone) > 0)
+            return dlc_fail(err, DLCOLL_ERR_PEER_FAILURE, "%s", gone);
         return dlc_fail(err, DLCOLL_ERR_PEER_FAILURE, "%s exited",
                         dlc_peer_desc(r->w, peer, desc, sizeof desc));
     }
@@ -213,8 +215,9 @@ static dlcoll_status_t transfer_failed(dlcoll_request *r, const dlc_xfer *x, dlc
     dlc_peer_desc(r->w, x->peer, peer, sizeof peer);
     DLC_INFO(&r->w->lg, "%s #%" PRIu32 ": %s%s", r->op_name, r->seq,
              x->cancelled ? "cancelled by the provider: " : "", x->errtext);
-    if (dlc_liveness_peer_gone(r->w, x->peer, 100))
-        return dlc_fail(err, DLCOLL_ERR_PEER_FAILURE, "%s exited", peer);
+    char gone[512];
+    if (dlc_liveness_peer_exit_cause(r->comm, x->peer, 100, gone, sizeof gone) > 0)
+        return dlc_fail(err, DLCOLL_ERR_PEER_FAILURE, "%s", gone);
     if (x->cancelled)
         return dlc_fail(err, DLCOLL_ERR_PEER_FAILURE, "%s failed or disconnected: the provider "
                         "cancelled the %s", peer, x->is_recv ? "receive" : "send");
