@@ -24,6 +24,7 @@ typedef struct dlc_ag_plan {
     const int *block_map;   /* NULL, or [n]: block i is output block block_map[i]
                              * (sub-plans of the hierarchical allgather; borrowed) */
     dlcoll_comm *comm;      /* the communicator (set by dlc_allgather_submit) */
+    struct dlc_plan_cache *borrowed; /* non-NULL: outs belong to this cache (plan_cache.h) */
 } dlc_ag_plan;
 
 /* Where block i lives. */

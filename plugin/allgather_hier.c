@@ -218,6 +218,7 @@ static dlcoll_status_t sub_plan(const dlc_ag_plan *p, int n, int rank, const int
     out->n = n;
     out->rank = rank;
     out->block_map = map;
+    out->borrowed = NULL; /* the copy owns its outs */
     out->outs = malloc((size_t)p->n_outs * sizeof *out->outs);
     if (!out->outs)
         return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");

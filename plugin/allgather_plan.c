@@ -15,12 +15,17 @@
 #include <string.h>
 
 #include "algo.h"
+#include "plan_cache.h"
 
 #define EXACT_OVERLAP_MAX_RUNS (1u << 20) /* above this, only bounding ranges are checked */
 
 void dlc_ag_plan_free(dlc_ag_plan *p)
 {
-    free(p->outs);
+    if (p->borrowed)
+        dlc_plan_cache_unref(p->borrowed);
+    else
+        free(p->outs);
+    p->borrowed = NULL;
     p->outs = NULL;
     p->n_outs = 0;
 }

@@ -44,6 +44,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,13 +90,21 @@ static dlcoll_status_t shm_prepare(dlc_ag_plan *plan, void **state, int *n_slots
 {
     *state = NULL;
     *n_slots = 0;
-    shm_state *s = calloc(1, sizeof *s + (size_t)(plan->n > 0 ? plan->n : 1));
+    /* Zeroed after the plan only (the plan, with its input's description,
+     * is most of the state and is copied in). */
+    size_t size = sizeof(shm_state) + (size_t)(plan->n > 0 ? plan->n : 1);
+    shm_state *s = malloc(size);
     if (!s) {
         dlc_ag_plan_free(plan);
         return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
     }
+    size_t plan_end = offsetof(shm_state, plan) + sizeof s->plan;
+    memset(s, 0, offsetof(shm_state, plan));
+    memset((char *)s + plan_end, 0, size - plan_end);
     s->plan = *plan;
-    memset(plan, 0, sizeof *plan);
+    plan->outs = NULL; /* taken over */
+    plan->borrowed = NULL;
+    plan->n_outs = 0;
     *state = s;
     return DLCOLL_SUCCESS;
 }

@@ -11,6 +11,7 @@
 
 #include "algo.h"
 #include "api.h"
+#include "plan_cache.h"
 
 /* Record "<who>: <op>: <cause>" as c's last error; return status. */
 static dlcoll_status_t local_error(dlcoll_comm *c, const char *op, const dlc_err *err)
@@ -63,10 +64,16 @@ static dlcoll_status_t allgather_common(dlcoll_comm *c, const DLTensor *in, DLTe
     dlc_err err;
     dlc_err_clear(&err);
     dlc_ag_plan plan;
-    if (is_list)
-        st = dlc_ag_plan_list(c, in, outs, n_outs, &plan, &err);
-    else
-        st = dlc_ag_plan_single(c, in, out, &plan, &err);
+    /* A list call without its list is refused by the validation, never cached. */
+    int cacheable = !is_list || outs;
+    if (!cacheable || !dlc_plan_cache_lookup(c, in, out, is_list ? outs : NULL, n_outs, &plan)) {
+        if (is_list)
+            st = dlc_ag_plan_list(c, in, outs, n_outs, &plan, &err);
+        else
+            st = dlc_ag_plan_single(c, in, out, &plan, &err);
+        if (st == DLCOLL_SUCCESS && cacheable)
+            dlc_plan_cache_store(c, in, out, is_list ? outs : NULL, n_outs, &plan);
+    }
     dlcoll_request *r = NULL;
     if (st == DLCOLL_SUCCESS)
         st = dlc_allgather_submit(c, DLC_OP_ALLGATHER, "allgather", &plan, &r, &err);

@@ -13,6 +13,7 @@
 #include "comm.h"
 #include "algo.h"
 #include "request.h"
+#include "plan_cache.h"
 #include "shm_seg.h"
 
 uint64_t dlc_now_ns(void)
@@ -91,6 +92,7 @@ void dlc_comm_free(dlcoll_comm *c)
         w->world = NULL;
     dlc_shm_seg_release(c);
     dlc_hier_release(c);
+    dlc_plan_cache_unref(c->plan_cache);
     free(c->members);
     free(c);
 }

@@ -123,6 +123,7 @@ struct dlc_world {
 
     dlcoll_request *reqs;            /* every request not yet released */
     dlcoll_request *zombies;         /* released, but the transport may still use them */
+    dlcoll_request *spare_req;       /* one freed request's memory, for the next (request.c) */
 
     atomic_int aborted;              /* abort(world) or finalize: every comm */
     unsigned id_counter;             /* comm ids handed out by this rank */
@@ -165,6 +166,7 @@ struct dlcoll_comm {
     int shm_eligible;                /* -1 not known yet, else whether all members are on this host */
     int shm_name_tag;                /* >= 0: part of the segment's name (a host's local group) */
     struct dlc_hier_layout *hier;    /* hosts and local groups (allgather_hier.c), lazily */
+    struct dlc_plan_cache *plan_cache; /* the last allgather's plan (plan_cache.h), lazily */
 };
 
 /* ------------------------------------------------------------------ time */

@@ -28,6 +28,7 @@ void dlc_world_destroy(dlc_world *w)
         dlc_transport_close(w->tp);
     w->tp = NULL;
     dlc_request_reap(w, 1);
+    dlc_request_free_spare(w);
     dlc_notice_free(w);
     if (w->store)
         dlc_store_close(w->store);

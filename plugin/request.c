@@ -31,9 +31,15 @@ dlcoll_status_t dlc_request_new(dlcoll_comm *c, unsigned op_kind, const char *op
                                 dlcoll_request **out, dlc_err *err)
 {
     *out = NULL;
-    /* malloc, not calloc: the error buffer is large and written only on
-     * failure (this runs on every operation). */
-    dlcoll_request *r = malloc(sizeof *r);
+    /* Not zeroed: the error buffer is large and written only on failure
+     * (this runs on every operation); the last freed request's memory is
+     * reused. */
+    dlc_world *w = c->w;
+    dlcoll_request *r = w->spare_req;
+    if (r)
+        w->spare_req = NULL;
+    else
+        r = malloc(sizeof *r);
     dlc_slot *slots = n_slots > 0 ? calloc((size_t)n_slots, sizeof *slots) : NULL;
     if (!r || (n_slots > 0 && !slots)) {
         free(r);
@@ -42,7 +48,6 @@ dlcoll_status_t dlc_request_new(dlcoll_comm *c, unsigned op_kind, const char *op
             ops->destroy(state);
         return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory for a request");
     }
-    dlc_world *w = c->w;
     r->w = w;
     r->comm = c;
     r->ops = ops;
@@ -103,7 +108,17 @@ static void request_free(dlcoll_request *r)
     if (r->ops && r->ops->destroy)
         r->ops->destroy(r->state);
     free(r->slots);
-    free(r);
+    dlc_world *w = r->w;
+    if (!w->spare_req)
+        w->spare_req = r;
+    else
+        free(r);
+}
+
+void dlc_request_free_spare(dlc_world *w)
+{
+    free(w->spare_req);
+    w->spare_req = NULL;
 }
 
 int dlc_request_busy(const dlcoll_request *r, int recvs_only)

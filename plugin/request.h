@@ -85,6 +85,9 @@ void dlc_request_release(dlcoll_request *r);
  * after the transport was closed). */
 void dlc_request_reap(dlc_world *w, int force);
 
+/* Free the kept memory of the last freed request (world teardown). */
+void dlc_request_free_spare(dlc_world *w);
+
 /* Cancel r's posted, incomplete receives. */
 void dlc_request_cancel_recvs(dlcoll_request *r);
 
