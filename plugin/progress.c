@@ -266,6 +266,14 @@ static dlcoll_status_t wait_loop(dlcoll_request *r, int timeout_ms)
             sleeping = 0;
             yielding = 1;
         }
+        /* A transfer in flight moves only while this rank polls (the IP
+         * providers progress in the caller, and a large message's
+         * rendezvous needs both ends): with a core for every local rank,
+         * yield rather than sleep until idle for long. */
+        if (sleeping && !long_idle && w->spin_max_ns > SPIN_MIN_NS && dlc_request_busy(running, 0)) {
+            sleeping = 0;
+            yielding = 1;
+        }
         /* More local ranks than cores: the peer this rank waits for may need
          * this very core, so give it up almost at once. */
         if (polled && w->spin_max_ns <= SPIN_MIN_NS && idle > POLLED_OVERSUB_SPINS)
