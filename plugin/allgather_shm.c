@@ -149,10 +149,11 @@ static dlcoll_status_t shm_start(dlcoll_request *r, dlc_err *err)
         return st;
     s->chunk = s->seg->slot_bytes;
     /* Stream when the outputs of all members (n * n * bytes) outgrow the cache. */
-    size_t stream_min = dlc_stream_min_bytes();
+    const dlc_settings *set = &r->w->settings;
+    size_t stream_min = dlc_stream_min_bytes(set->stream_min_bytes);
     size_t nn = (size_t)p->n * (size_t)p->n;
     s->stream = stream_min != SIZE_MAX && p->bytes >= (stream_min + nn - 1) / nn;
-    long long cma_min = dlc_shm_cma_min_env();
+    long long cma_min = set->shm_cma_min;
     if (cma_min > 0 && p->bytes >= (unsigned long long)cma_min)
         return set_mode(s, DLC_SHM_CMA, err);
     if (cma_min < 0 && !s->stream && p->bytes >= CMA_AUTO_MIN_BYTES)

@@ -52,6 +52,21 @@ static int parse_int(const char *s, int *out)
     return 0;
 }
 
+/* Parse a complete base-10 byte count (digits only) within [lo, hi]. */
+static int parse_bytes(const char *s, unsigned long long lo, unsigned long long hi,
+                       unsigned long long *out)
+{
+    if (s == NULL || !(s[0] >= '0' && s[0] <= '9'))
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 /* Parse a TCP port 1..65535 (digits only). */
 static int parse_port(const char *s, int *out)
 {
@@ -420,6 +435,41 @@ static dlcoll_status_t read_config(const dlcoll_config_t *config, dlcoll_config_
     return DLCOLL_SUCCESS;
 }
 
+/* The shared-segment exchange's tuning variables: unset or empty means the
+ * automatic choice; anything else must be a byte count in range. */
+static dlcoll_status_t resolve_tuning(const env_reader *env, dlc_settings *out, dlc_err *err)
+{
+    unsigned long long v;
+    const char *s = env_get(env, "DLCOLL_SHM_SLOT_BYTES");
+    out->shm_slot_bytes = 0;
+    if (s) {
+        if (parse_bytes(s, DLC_SHM_SLOT_MIN, DLC_SHM_SLOT_MAX, &v) != 0)
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                            "DLCOLL_SHM_SLOT_BYTES='%s' is not a byte count in %zu..%zu", s,
+                            DLC_SHM_SLOT_MIN, DLC_SHM_SLOT_MAX);
+        out->shm_slot_bytes = (size_t)v;
+    }
+    s = env_get(env, "DLCOLL_SHM_CMA_MIN");
+    out->shm_cma_min = -1;
+    if (s) {
+        if (parse_bytes(s, 0, (unsigned long long)LLONG_MAX, &v) != 0)
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                            "DLCOLL_SHM_CMA_MIN='%s' is not a byte count (0: never use "
+                            "cross-memory attach)", s);
+        out->shm_cma_min = (long long)v;
+    }
+    s = env_get(env, "DLCOLL_STREAM_MIN_BYTES");
+    out->stream_min_bytes = -1;
+    if (s) {
+        if (parse_bytes(s, 0, (unsigned long long)LLONG_MAX, &v) != 0)
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                            "DLCOLL_STREAM_MIN_BYTES='%s' is not a byte count (0: never use "
+                            "streaming stores)", s);
+        out->stream_min_bytes = (long long)v;
+    }
+    return DLCOLL_SUCCESS;
+}
+
 dlcoll_status_t dlc_settings_resolve(const dlcoll_config_t *config, dlc_getenv_fn getenv_fn,
                                      void *getenv_ctx, dlc_settings *out, dlc_err *err)
 {
@@ -433,6 +483,8 @@ dlcoll_status_t dlc_settings_resolve(const dlcoll_config_t *config, dlc_getenv_f
     if ((st = resolve_rank_size(&c, &env, out, err)) != DLCOLL_SUCCESS)
         return st;
     if ((st = resolve_rendezvous(&c, &env, out, err)) != DLCOLL_SUCCESS)
+        return st;
+    if ((st = resolve_tuning(&env, out, err)) != DLCOLL_SUCCESS)
         return st;
     return resolve_misc(&c, &env, out, err);
 }

@@ -11,6 +11,8 @@
  *   timeout:     config.timeout_ms, DLCOLL_TIMEOUT (ms), DLCOLL_DEFAULT_TIMEOUT_MS
  *   provider:    config.provider, DLCOLL_PROVIDER, automatic ("")
  *   log level:   config.log_level, DLCOLL_DEBUG, WARN
+ *   tuning:      DLCOLL_SHM_SLOT_BYTES, DLCOLL_SHM_CMA_MIN, DLCOLL_STREAM_MIN_BYTES
+ *                (byte counts; unset = automatic)
  * Every value is validated; an error names the variable and the bad value.
  */
 #ifndef DLC_CONFIG_H
@@ -27,6 +29,10 @@ typedef enum dlc_rdv_kind {
     DLC_RDV_FILE = 2     /* file:///dir             */
 } dlc_rdv_kind;
 
+/* Bounds of DLCOLL_SHM_SLOT_BYTES. */
+#define DLC_SHM_SLOT_MIN ((size_t)4 << 10)
+#define DLC_SHM_SLOT_MAX ((size_t)64 << 20)
+
 typedef struct dlc_settings {
     int rank;
     int world_size;
@@ -40,6 +46,10 @@ typedef struct dlc_settings {
     int log_level;               /* dlcoll_log_level_t */
     dlcoll_log_fn log_fn;
     void *log_ctx;
+    /* Tuning of the shared-segment exchange (docs/abi.md, environment). */
+    size_t shm_slot_bytes;       /* DLCOLL_SHM_SLOT_BYTES; 0 = automatic */
+    long long shm_cma_min;       /* DLCOLL_SHM_CMA_MIN; -1 = automatic, 0 = never CMA */
+    long long stream_min_bytes;  /* DLCOLL_STREAM_MIN_BYTES; -1 = automatic, 0 = never stream */
     /* Where each value came from ("config", "DLCOLL_RANK", ...), for INFO logs. */
     const char *rank_from, *size_from, *rdv_from;
 } dlc_settings;

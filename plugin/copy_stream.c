@@ -45,15 +45,8 @@ void dlc_copy_stream(void *dst, const void *src, size_t n)
 
 #define STREAM_MIN_UNKNOWN_CACHE ((size_t)16 << 20)
 
-static size_t compute_stream_min(void)
+static size_t cache_half(void)
 {
-    const char *env = getenv("DLCOLL_STREAM_MIN_BYTES");
-    if (env && *env) {
-        char *end;
-        unsigned long long v = strtoull(env, &end, 10);
-        if (*end == '\0')
-            return v ? (size_t)v : SIZE_MAX;
-    }
     long llc = -1;
 #ifdef _SC_LEVEL3_CACHE_SIZE
     llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
@@ -65,13 +58,15 @@ static size_t compute_stream_min(void)
     return llc > 0 ? (size_t)llc / 2 : STREAM_MIN_UNKNOWN_CACHE;
 }
 
-size_t dlc_stream_min_bytes(void)
+size_t dlc_stream_min_bytes(long long configured)
 {
+    if (configured >= 0)
+        return configured > 0 ? (size_t)configured : SIZE_MAX;
     /* Benign race: every thread computes the same value. */
     static _Atomic size_t cached;
     size_t v = cached;
     if (v == 0) {
-        v = compute_stream_min();
+        v = cache_half();
         cached = v;
     }
     return v;

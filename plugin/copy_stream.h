@@ -23,10 +23,11 @@
 void dlc_copy_stream(void *dst, const void *src, size_t n);
 
 /* Bytes written to their outputs by all ranks of this host in one operation
- * from which the copies into the outputs stream: DLCOLL_STREAM_MIN_BYTES when
- * set (0 = never stream), else half this host's last-level cache (sysconf;
- * 16 MiB when unknown): measured with 2 and 4 ranks on the development
- * machine, streaming pays from there on (docs/benchmarks.md).  Read once. */
-size_t dlc_stream_min_bytes(void);
+ * from which the copies into the outputs stream: `configured` when >= 0
+ * (DLCOLL_STREAM_MIN_BYTES, parsed at init; 0 = never stream: SIZE_MAX), else
+ * half this host's last-level cache (sysconf, read once; 16 MiB when
+ * unknown): measured with 2 and 4 ranks on the development machine,
+ * streaming pays from there on (docs/benchmarks.md). */
+size_t dlc_stream_min_bytes(long long configured);
 
 #endif

@@ -127,8 +127,13 @@ static dlcoll_status_t first_barrier(dlc_world *w, dlc_err *err)
     if (st != DLCOLL_SUCCESS) {
         /* r->error is "rank R: barrier #0: <cause>"; keep the cause. */
         const char *cause = strstr(r->error, "barrier #0: ");
-        dlc_fail(err, st, "connectivity check over %s failed: %s", w->prov->name,
-                 cause ? cause + strlen("barrier #0: ") : r->error);
+        cause = cause ? cause + strlen("barrier #0: ") : r->error;
+        /* SYSTEM: this rank's own resources (the shared segment of an
+         * all-local world), not the fabric between the ranks. */
+        if (st == DLCOLL_ERR_SYSTEM)
+            dlc_fail(err, st, "first barrier (connectivity check) failed: %s", cause);
+        else
+            dlc_fail(err, st, "connectivity check over %s failed: %s", w->prov->name, cause);
     }
     dlc_request_release(r);
     pthread_mutex_unlock(&w->lock);

@@ -26,7 +26,7 @@
  * 12 ms with 1 MiB; docs/mindspore.md). */
 #define SLOT_MAX (64u << 10)
 #define SLOT_MAX_OVERSUBSCRIBED (1u << 20)
-#define SLOT_MIN (4u << 10)
+#define SLOT_MIN DLC_SHM_SLOT_MIN
 #define DATA_BUDGET (16u << 20)                /* all slots together, for large n */
 
 typedef struct seg_hdr {
@@ -35,15 +35,10 @@ typedef struct seg_hdr {
     uint64_t slot_bytes;
 } seg_hdr;
 
-size_t dlc_shm_slot_bytes_for(int n, int oversubscribed)
+size_t dlc_shm_slot_bytes_for(int n, int oversubscribed, size_t configured)
 {
-    const char *env = getenv("DLCOLL_SHM_SLOT_BYTES");
-    if (env && *env) {
-        char *end;
-        unsigned long long v = strtoull(env, &end, 10);
-        if (*end == '\0' && v >= SLOT_MIN && v <= (64u << 20))
-            return (size_t)v & ~(size_t)127;
-    }
+    if (configured >= SLOT_MIN)
+        return configured & ~(size_t)127;
     size_t per = DATA_BUDGET / (2u * (size_t)(n > 0 ? n : 1));
     size_t max = oversubscribed ? SLOT_MAX_OVERSUBSCRIBED : SLOT_MAX;
     if (per > max)
@@ -164,7 +159,7 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
     }
     s->n = c->size;
     s->rank = c->rank;
-    s->slot_bytes = dlc_shm_slot_bytes_for(c->size, host_oversubscribed(w));
+    s->slot_bytes = dlc_shm_slot_bytes_for(c->size, host_oversubscribed(w), w->settings.shm_slot_bytes);
     if (c->shm_name_tag >= 0)
         snprintf(s->name, sizeof s->name, "/dlcoll-%016" PRIx64 "-%u-h%d", w->hosts[0].nonce,
                  (unsigned)c->id, c->shm_name_tag);
@@ -186,34 +181,13 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
     /* Automatic CMA only with a core for every local rank (measured: with
      * more ranks than cores the slots are as fast or faster), and not when
      * DLCOLL_SHM_CMA_MIN decides for this rank. */
-    s->cma_wanted = dlc_shm_cma_min_env() < 0 && dlc_world_core_per_local_rank(w);
+    s->cma_wanted = w->settings.shm_cma_min < 0 && dlc_world_core_per_local_rank(w);
     atomic_store_explicit(&me->cma_state, s->cma_wanted ? DLC_SHM_CMA_IDENT : DLC_SHM_CMA_NO,
                           memory_order_release);
     s->cma_probed = !s->cma_wanted;
     c->shm = s;
     *out = s;
     return DLCOLL_SUCCESS;
-}
-
-static long long read_cma_min_env(void)
-{
-    const char *env = getenv("DLCOLL_SHM_CMA_MIN");
-    if (!env || !*env)
-        return -1;
-    char *end;
-    unsigned long long v = strtoull(env, &end, 10);
-    return *end == '\0' && v <= (unsigned long long)LLONG_MAX ? (long long)v : -1;
-}
-
-long long dlc_shm_cma_min_env(void)
-{
-    /* Read once (every operation asks); -2: not read yet.  A benign race:
-     * every thread reads the same value. */
-    static _Atomic long long cached = -2;
-    long long v = cached;
-    if (v == -2)
-        cached = v = read_cma_min_env();
-    return v;
 }
 
 /* Probe every peer (their identities are published): 1 when each one's

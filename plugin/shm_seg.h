@@ -103,10 +103,6 @@ typedef struct dlc_shm_seg {
  * object of that name has another layout. */
 dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err);
 
-/* DLCOLL_SHM_CMA_MIN: -1 unset or invalid (the automatic choice), 0 never
- * CMA, else the per-rank bytes from which CMA is always used.  Read once per
- * process. */
-long long dlc_shm_cma_min_env(void);
 
 /* Whether the members agree to use CMA automatically: 1 yes, 0 no, -1 not
  * known yet (a peer has not published its verdict; call again).  Publishes
@@ -132,7 +128,8 @@ void dlc_shm_seg_unlink(dlc_shm_seg *s);
 void dlc_shm_seg_release(dlcoll_comm *c);
 
 /* Per-rank bytes a data slot holds for a communicator of n members (larger
- * when the host has more ranks than CPUs: fewer rounds). */
-size_t dlc_shm_slot_bytes_for(int n, int oversubscribed);
+ * when the host has more ranks than CPUs: fewer rounds); `configured`
+ * (DLCOLL_SHM_SLOT_BYTES, 0 = automatic) overrides it. */
+size_t dlc_shm_slot_bytes_for(int n, int oversubscribed, size_t configured);
 
 #endif

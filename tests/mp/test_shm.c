@@ -254,6 +254,8 @@ static int shm_too_small(mp_ctx *ctx)
     MP_EXPECT(ctx, msg && strstr(msg, "/dev/shm") && strstr(msg, "cannot allocate") &&
                        strstr(msg, "DLCOLL_SHM_SLOT_BYTES"),
               "the message does not name /dev/shm and the remedy: %s", msg ? msg : "(null)");
+    MP_EXPECT(ctx, msg && !strstr(msg, "connectivity check over"),
+              "a local shared-memory failure is worded as a fabric failure: %s", msg ? msg : "(null)");
     fprintf(stderr, "[mp] rank %d: /dev/shm too small -> %d: %s\n", ctx->rank, (int)st, msg);
     return 0;
 }
