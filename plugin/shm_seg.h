@@ -58,7 +58,9 @@ enum { DLC_SHM_INLINE = 1, DLC_SHM_CMA = 2 };
 enum { DLC_SHM_CMA_IDENT = 1, DLC_SHM_CMA_YES = 2, DLC_SHM_CMA_NO = 3 };
 
 typedef struct dlc_shm_slot_ctl {
-    _Atomic uint64_t token;
+    /* Token, mode and CQ data in one cache line: a reader of a small block
+     * fetches this line and the data's. */
+    _Alignas(64) _Atomic uint64_t token;
     _Atomic uint64_t revoked;       /* = token: the owner failed, its memory is no longer valid */
     uint32_t mode;
     uint32_t pad0;
