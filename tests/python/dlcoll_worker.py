@@ -371,6 +371,33 @@ def case_group_timeout():
                        ["TIMEOUT", "timed out"], 60)
 
 
+def case_teardown():
+    """destroy_process_group while the backend's progress thread still
+    finishes Works that Python dropped at once (freeing their tensors takes
+    the GIL, which the destroying thread holds), then a normal interpreter
+    exit: no hang (faulthandler ends a hung rank), and results stay right."""
+    import faulthandler
+    faulthandler.dump_traceback_later(TIMEOUT_S, exit=True)
+    init()
+    group = dist.new_group(list(range(WORLD)))  # a second dlcoll backend
+    t = make_input(RANK, torch.float32, (64,))
+    for i in range(400):
+        gather_into(torch.empty(WORLD * 64), t, async_op=True)  # Work dropped
+        if i % 4 == 0:
+            dist.all_gather([torch.empty(64) for _ in range(WORLD)], t, group=group,
+                            async_op=True)
+    out = torch.empty(WORLD * 64)
+    gather_into(out, t)
+    for r in range(WORLD):
+        assert_same(out[r * 64:(r + 1) * 64], make_input(r, torch.float32, (64,)),
+                    f"teardown: block {r}")
+    for i in range(200):  # more in flight while the groups are destroyed
+        gather_into(torch.empty(WORLD * 64), t, async_op=True)
+    dist.destroy_process_group(group)
+    dist.destroy_process_group()
+    faulthandler.cancel_dump_traceback_later()
+
+
 def leave_together(ranks_alive):
     """Wait (through the store, not dlcoll) until every live rank is done, so
     no rank exits while another still has a collective in flight; rank 0,
@@ -393,6 +420,12 @@ def leave_together(ranks_alive):
 
 def main():
     case = sys.argv[1]
+    if case == "teardown":
+        # The groups are destroyed by the case, and the interpreter exits the
+        # normal way (atexit, module teardown): that is what it tests.
+        globals()["case_" + case]()
+        print(f"rank {RANK}: {case} ok")
+        return
     try:
         globals()["case_" + case]()
         leave_together(WORLD - 1 if case == "killed" else WORLD)

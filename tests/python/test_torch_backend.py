@@ -90,6 +90,12 @@ def test_subgroups_overlapping(world):
     run_case("subgroups", world)
 
 
+@pytest.mark.parametrize("world", [2, 3])
+def test_destroy_with_works_in_flight_and_normal_exit(world):
+    for _ in range(3):  # the hang it guards against was a race: 3 of 6 runs
+        run_case("teardown", world)
+
+
 def test_unsupported_ops_raise():
     run_case("unsupported", 2)
 

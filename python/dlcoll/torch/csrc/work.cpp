@@ -1,4 +1,6 @@
 // work.cpp -- DlcollWork and the Progress thread.
+#include <Python.h>  // first, as Python asks: the GIL is released while joining
+
 #include "work.hpp"
 
 #include <string>
@@ -69,7 +71,18 @@ Progress::~Progress() {
     stopping_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  // The thread may be dropping the last reference to a Work (one that
+  // Python no longer holds), whose tensors belong to Python objects:
+  // freeing them takes the GIL.  A backend destroyed from Python
+  // (destroy_process_group, garbage collection) holds the GIL here, so
+  // joining with it held would deadlock; let it go for the join.
+  if (Py_IsInitialized() && PyGILState_Check()) {
+    PyThreadState* saved = PyEval_SaveThread();
+    thread_.join();
+    PyEval_RestoreThread(saved);
+  } else {
+    thread_.join();
+  }
 }
 
 void Progress::enqueue(c10::intrusive_ptr<DlcollWork> work) {
