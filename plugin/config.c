@@ -435,39 +435,41 @@ static dlcoll_status_t read_config(const dlcoll_config_t *config, dlcoll_config_
     return DLCOLL_SUCCESS;
 }
 
+/* An optional byte-count variable: *out = -1 when it is unset or empty, else
+ * its value, which must lie in [lo, hi]; `hint` ends the error message. */
+static dlcoll_status_t env_bytes(const env_reader *env, const char *name, unsigned long long lo,
+                                 unsigned long long hi, const char *hint, long long *out,
+                                 dlc_err *err)
+{
+    const char *s = env_get(env, name);
+    unsigned long long v;
+    *out = -1;
+    if (!s)
+        return DLCOLL_SUCCESS;
+    if (parse_bytes(s, lo, hi, &v) != 0)
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%s' is not a byte count %s", name, s,
+                        hint);
+    *out = (long long)v;
+    return DLCOLL_SUCCESS;
+}
+
 /* The shared-segment exchange's tuning variables: unset or empty means the
  * automatic choice; anything else must be a byte count in range. */
 static dlcoll_status_t resolve_tuning(const env_reader *env, dlc_settings *out, dlc_err *err)
 {
-    unsigned long long v;
-    const char *s = env_get(env, "DLCOLL_SHM_SLOT_BYTES");
-    out->shm_slot_bytes = 0;
-    if (s) {
-        if (parse_bytes(s, DLC_SHM_SLOT_MIN, DLC_SHM_SLOT_MAX, &v) != 0)
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                            "DLCOLL_SHM_SLOT_BYTES='%s' is not a byte count in %zu..%zu", s,
-                            DLC_SHM_SLOT_MIN, DLC_SHM_SLOT_MAX);
-        out->shm_slot_bytes = (size_t)v;
-    }
-    s = env_get(env, "DLCOLL_SHM_CMA_MIN");
-    out->shm_cma_min = -1;
-    if (s) {
-        if (parse_bytes(s, 0, (unsigned long long)LLONG_MAX, &v) != 0)
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                            "DLCOLL_SHM_CMA_MIN='%s' is not a byte count (0: never use "
-                            "cross-memory attach)", s);
-        out->shm_cma_min = (long long)v;
-    }
-    s = env_get(env, "DLCOLL_STREAM_MIN_BYTES");
-    out->stream_min_bytes = -1;
-    if (s) {
-        if (parse_bytes(s, 0, (unsigned long long)LLONG_MAX, &v) != 0)
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                            "DLCOLL_STREAM_MIN_BYTES='%s' is not a byte count (0: never use "
-                            "streaming stores)", s);
-        out->stream_min_bytes = (long long)v;
-    }
-    return DLCOLL_SUCCESS;
+    char range[64];
+    long long slot;
+    snprintf(range, sizeof range, "in %zu..%zu", DLC_SHM_SLOT_MIN, DLC_SHM_SLOT_MAX);
+    dlcoll_status_t st = env_bytes(env, "DLCOLL_SHM_SLOT_BYTES", DLC_SHM_SLOT_MIN,
+                                   DLC_SHM_SLOT_MAX, range, &slot, err);
+    out->shm_slot_bytes = slot < 0 ? 0 : (size_t)slot;
+    if (st == DLCOLL_SUCCESS)
+        st = env_bytes(env, "DLCOLL_SHM_CMA_MIN", 0, (unsigned long long)LLONG_MAX,
+                       "(0: never use cross-memory attach)", &out->shm_cma_min, err);
+    if (st == DLCOLL_SUCCESS)
+        st = env_bytes(env, "DLCOLL_STREAM_MIN_BYTES", 0, (unsigned long long)LLONG_MAX,
+                       "(0: never use streaming stores)", &out->stream_min_bytes, err);
+    return st;
 }
 
 dlcoll_status_t dlc_settings_resolve(const dlcoll_config_t *config, dlc_getenv_fn getenv_fn,

@@ -131,16 +131,6 @@ int dlc_request_busy(const dlcoll_request *r, int recvs_only)
     return 0;
 }
 
-int dlc_request_sending(const dlcoll_request *r)
-{
-    for (int i = 0; i < r->n_slots; i++) {
-        const dlc_slot *s = &r->slots[i];
-        if (s->posted && !s->x.done && !s->x.is_recv)
-            return 1;
-    }
-    return 0;
-}
-
 void dlc_request_release(dlcoll_request *r)
 {
     dlc_world *w = r->w;

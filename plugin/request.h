@@ -94,9 +94,6 @@ void dlc_request_cancel_recvs(dlcoll_request *r);
 /* Non-zero while a receive (recvs_only) or any transfer of r is posted and incomplete. */
 int dlc_request_busy(const dlcoll_request *r, int recvs_only);
 
-/* Non-zero while a send of r is posted and incomplete. */
-int dlc_request_sending(const dlcoll_request *r);
-
 /* "rank R: allgather #S" (or the group form) into buf. */
 const char *dlc_request_prefix(const dlcoll_request *r, char *buf, size_t cap);
 
