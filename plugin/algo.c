@@ -54,9 +54,7 @@ static int auto_uses_shm(dlcoll_comm *c)
         return 0;
     if (c->shm_auto < 0) {
         dlc_world *w = c->w;
-        int world_local = 1;
-        for (int i = 0; i < w->size && world_local; i++)
-            world_local = strncmp(w->hosts[i].host, w->hosts[w->rank].host, DLC_HOSTNAME_MAX) == 0;
+        int world_local = dlc_world_local_ranks(w) == w->size;
         c->shm_auto = dlc_ag_shm_eligible(c) &&
                       (strcmp(dlc_transport_provider(w->tp), "shm") == 0 || !world_local);
     }
