@@ -100,6 +100,7 @@ struct dlc_world {
     pthread_mutex_t store_lock;
     int store_lock_ready;
     dlc_transport *tp;
+    int fabric_held;            /* holds a libfabric reference (fabric_lib.h) */
     const dlc_provider *prov;
     char iface[64];
 

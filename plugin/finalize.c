@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "fabric_lib.h"
 #include "request.h"
 
 void dlc_world_destroy(dlc_world *w)
@@ -41,6 +42,8 @@ void dlc_world_destroy(dlc_world *w)
     dlc_liveness_close(w);
     free(w->hosts);
     free(w->dead_ns);
+    if (w->fabric_held)
+        dlc_fabric_release(&w->lg); /* the last world's unloads libfabric */
     if (w->lock_ready)
         pthread_mutex_destroy(&w->lock);
     if (w->store_lock_ready)

@@ -20,6 +20,7 @@
 
 #include "algo.h"
 #include "api.h"
+#include "fabric_lib.h"
 
 /* ------------------------------------------------------------------ steps */
 
@@ -33,7 +34,12 @@ static dlcoll_status_t exchange_hosts(dlc_world *w, dlc_err *err)
     mine.pid = (int32_t)getpid();
     if (getrandom(&mine.nonce, sizeof mine.nonce, 0) != (ssize_t)sizeof mine.nonce)
         mine.nonce = ((uint64_t)getpid() << 32) ^ dlc_now_ns();
-    mine.probe_mask = dlc_transport_probe(&w->lg);
+    /* The world keeps libfabric loaded from here to dlc_world_destroy; a rank
+     * that cannot load it has no provider, which every rank then reports
+     * (check_some_provider). */
+    dlc_err fabric_err;
+    w->fabric_held = dlc_fabric_acquire(&w->lg, &fabric_err) == DLCOLL_SUCCESS;
+    mine.probe_mask = w->fabric_held ? dlc_transport_probe(&w->lg) : 0;
 
     w->hosts = calloc((size_t)w->size, sizeof *w->hosts);
     w->dead_ns = calloc((size_t)w->size, sizeof *w->dead_ns);
@@ -48,6 +54,34 @@ static dlcoll_status_t exchange_hosts(dlc_world *w, dlc_err *err)
     return st;
 }
 
+/* A rank that could use no provider at all (libfabric missing there, or no
+ * provider works) fails init on every rank alike, named; that rank also says
+ * why (dlc_fabric_acquire's message). */
+static dlcoll_status_t check_some_provider(dlc_world *w, dlc_err *err)
+{
+    int first = -1, count = 0;
+    for (int i = 0; i < w->size; i++)
+        if (w->hosts[i].probe_mask == 0 && count++ == 0)
+            first = i;
+    if (count == 0)
+        return DLCOLL_SUCCESS;
+    dlc_err why;
+    dlc_err_clear(&why);
+    if (w->fabric_held || dlc_fabric_acquire(&w->lg, &why) == DLCOLL_SUCCESS) {
+        /* (dlc_fabric_acquire repeats the remembered load failure; it cannot
+         * succeed here after failing in exchange_hosts, but if it did:) */
+        if (!w->fabric_held)
+            dlc_fabric_release(&w->lg);
+        snprintf(why.msg, sizeof why.msg, "no libfabric provider works here (DLCOLL_DEBUG=TRACE "
+                                          "lists why each was refused)");
+    }
+    return dlc_fail(err, DLCOLL_ERR_TRANSPORT,
+                    "rank %d (%s)%s can use no libfabric provider%s%s", first,
+                    w->hosts[first].host, count > 1 ? " and others" : "",
+                    w->hosts[w->rank].probe_mask == 0 ? ": " : "; see that rank's error",
+                    w->hosts[w->rank].probe_mask == 0 ? why.msg : "");
+}
+
 static dlcoll_status_t open_transport(dlc_world *w, int *all_local, dlc_err *err)
 {
     uint32_t mask = UINT32_MAX;
@@ -57,7 +91,10 @@ static dlcoll_status_t open_transport(dlc_world *w, int *all_local, dlc_err *err
         if (strcmp(w->hosts[i].host, w->hosts[w->rank].host) != 0)
             *all_local = 0;
     }
-    dlcoll_status_t st = dlc_provider_choose(w->settings.provider, mask, *all_local, &w->prov, err);
+    dlcoll_status_t st = check_some_provider(w, err);
+    if (st != DLCOLL_SUCCESS)
+        return st;
+    st = dlc_provider_choose(w->settings.provider, mask, *all_local, &w->prov, err);
     if (st != DLCOLL_SUCCESS)
         return st;
     if (w->prov->uses_ip_iface)

@@ -24,11 +24,24 @@
 
 #include <hwloc.h>
 
+#include "guest.h"
 #include "topology.h"
 
 /* ------------------------------------------------------------------ load */
 
+static void load_guarded(dlc_topology *topo, const dlc_logger *lg);
+
+/* hwloc dlopens its plugins (PCI, OpenCL, GL, ...) and runs their libraries'
+ * start-up code: a guest bracket keeps the host's signal handlers (guest.h). */
 void dlc_topology_load(dlc_topology *topo, const dlc_logger *lg)
+{
+    dlc_guest_state g;
+    dlc_guest_save(&g);
+    load_guarded(topo, lg);
+    dlc_guest_restore(&g, lg, "loading the hwloc topology");
+}
+
+static void load_guarded(dlc_topology *topo, const dlc_logger *lg)
 {
     memset(topo, 0, sizeof *topo);
     hwloc_topology_t h;

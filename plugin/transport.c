@@ -2,7 +2,7 @@
  * transport.c -- one libfabric RDM endpoint with tagged messages.
  *
  * Life of a transport:
- *   open:  provider setup_env -> fi_getinfo -> fabric -> domain -> AV (table)
+ *   open:  libfabric loaded (fabric_lib.c) -> fi_getinfo -> fabric -> domain -> AV (table)
  *          -> CQ (tagged format, fd wait object when offered) -> endpoint
  *          -> bind AV and CQ -> enable
  *   use:   getname, insert_peers (peer i = fi_addr i = world rank i),
@@ -26,6 +26,10 @@
  * gives the touched sink pages back.  Providers that need registration cannot
  * use the sink and rely on the provider's FI_ETRUNC.
  *
+ * Guest: probe and open run libfabric's provider start-up code, which may
+ * change the host's signal dispositions; both are bracketed by
+ * dlc_guest_save/restore (guest.h).
+ *
  * Not thread-safe: the caller serialises every call (FI_THREAD_DOMAIN).
  */
 #include <errno.h>
@@ -48,6 +52,8 @@
 #include <rdma/fi_errno.h>
 #include <rdma/fi_tagged.h>
 
+#include "fabric_lib.h"
+#include "guest.h"
 #include "transport.h"
 #include "../providers/provider.h"
 
@@ -99,7 +105,7 @@ struct dlc_transport {
 /* The hints shared by probe and open, adjusted by the provider's file. */
 static struct fi_info *make_hints(const dlc_provider *prov, const char *iface)
 {
-    struct fi_info *h = fi_allocinfo();
+    struct fi_info *h = dlc_fi.dupinfo(NULL);
     if (!h)
         return NULL;
     h->caps = FI_TAGGED | FI_DIRECTED_RECV;
@@ -111,7 +117,7 @@ static struct fi_info *make_hints(const dlc_provider *prov, const char *iface)
      * less than 8 bytes gets a clear refusal rather than "no data". */
     h->fabric_attr->prov_name = strdup(prov->fi_name);
     if (!h->fabric_attr->prov_name) {
-        fi_freeinfo(h);
+        dlc_fi.freeinfo(h);
         return NULL;
     }
     if (prov->tune_hints)
@@ -145,7 +151,13 @@ uint32_t dlc_transport_probe(const dlc_logger *lg)
     static uint32_t mask;
 
     pthread_mutex_lock(&lock);
-    if (!probed) {
+    dlc_err err;
+    if (!probed && dlc_fabric_acquire(lg, &err) != DLCOLL_SUCCESS) {
+        /* Not remembered as probed: the mask stays 0 and init says why. */
+        DLC_INFO(lg, "transport: no provider usable: %s", err.msg);
+    } else if (!probed) {
+        dlc_guest_state g;
+        dlc_guest_save(&g);
         int n;
         const dlc_provider *const *list = dlc_provider_list(&n);
         char usable[256] = "";
@@ -154,8 +166,8 @@ uint32_t dlc_transport_probe(const dlc_logger *lg)
             struct fi_info *hints = make_hints(list[i], NULL), *info = NULL;
             if (!hints)
                 continue;
-            int ret = fi_getinfo(DLC_FI_VERSION, NULL, NULL, 0, hints, &info);
-            fi_freeinfo(hints);
+            int ret = dlc_fi.getinfo(DLC_FI_VERSION, NULL, NULL, 0, hints, &info);
+            dlc_fi.freeinfo(hints);
             if (ret == 0 && pick_info(info, list[i], NULL)) {
                 mask |= UINT32_C(1) << i;
                 int w = snprintf(usable + used, sizeof usable - used, "%s%s", used ? ", " : "",
@@ -164,11 +176,13 @@ uint32_t dlc_transport_probe(const dlc_logger *lg)
                     used += (size_t)w;
             } else {
                 DLC_TRACE(lg, "transport: provider %s (%s) not usable here: %s", list[i]->name,
-                          list[i]->fi_name, ret ? fi_strerror(-ret) : "no 8-byte remote CQ data");
+                          list[i]->fi_name, ret ? dlc_fi.strerror(-ret) : "no 8-byte remote CQ data");
             }
-            fi_freeinfo(info);
+            dlc_fi.freeinfo(info);
         }
         probed = 1;
+        dlc_guest_restore(&g, lg, "probing the libfabric providers");
+        dlc_fabric_release(lg);
         DLC_INFO(lg, "transport: providers usable on this host: %s (mask 0x%" PRIx32 ")",
                  used ? usable : "none", mask);
     }
@@ -183,7 +197,7 @@ uint32_t dlc_transport_probe(const dlc_logger *lg)
 static dlcoll_status_t open_failed(dlc_err *err, const dlc_transport *t, const char *call, int ret)
 {
     return dlc_fail(err, DLCOLL_ERR_TRANSPORT, "provider %s (%s): %s failed: %s", t->prov->name,
-                    t->prov->fi_name, call, fi_strerror(ret < 0 ? -ret : ret));
+                    t->prov->fi_name, call, dlc_fi.strerror(ret < 0 ? -ret : ret));
 }
 
 /* Open the CQ with an fd wait object when the provider has one, else none. */
@@ -239,6 +253,9 @@ static void sink_release(dlc_transport *t, size_t used)
     (void)madvise(t->sink, used < t->sink_len ? used : t->sink_len, MADV_DONTNEED);
 }
 
+static dlcoll_status_t open_guarded(const dlc_transport_params *p, const dlc_provider *prov,
+                                    dlc_transport **out, dlc_err *err);
+
 dlcoll_status_t dlc_transport_open(const dlc_transport_params *p, dlc_transport **out, dlc_err *err)
 {
     *out = NULL;
@@ -246,10 +263,25 @@ dlcoll_status_t dlc_transport_open(const dlc_transport_params *p, dlc_transport 
     if (!prov)
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "transport: unknown provider '%s'",
                         p->provider ? p->provider : "(null)");
+    dlcoll_status_t st = dlc_fabric_acquire(p->lg, err);
+    if (st != DLCOLL_SUCCESS)
+        return st;
+    dlc_guest_state g;
+    dlc_guest_save(&g);
+    st = open_guarded(p, prov, out, err); /* on failure, its close released the reference */
+    dlc_guest_restore(&g, p->lg, "starting the libfabric provider");
+    return st;
+}
 
+/* dlc_transport_open once libfabric is loaded, inside the guest bracket. */
+static dlcoll_status_t open_guarded(const dlc_transport_params *p, const dlc_provider *prov,
+                                    dlc_transport **out, dlc_err *err)
+{
     dlc_transport *t = calloc(1, sizeof *t);
-    if (!t)
+    if (!t) {
+        dlc_fabric_release(p->lg);
         return dlc_fail(err, DLCOLL_ERR_SYSTEM, "transport: out of memory");
+    }
     t->prov = prov;
     t->lg = p->lg;
     t->rank = p->rank;
@@ -260,22 +292,19 @@ dlcoll_status_t dlc_transport_open(const dlc_transport_params *p, dlc_transport 
         snprintf(t->iface, sizeof t->iface, "%s", p->iface);
     const char *iface = t->iface[0] ? t->iface : NULL;
 
-    if (prov->setup_env)
-        prov->setup_env(iface);
-
     dlcoll_status_t st;
     struct fi_info *hints = make_hints(prov, iface), *list = NULL;
     if (!hints) {
         st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "transport: out of memory");
         goto fail;
     }
-    int ret = fi_getinfo(DLC_FI_VERSION, NULL, NULL, 0, hints, &list);
-    fi_freeinfo(hints);
+    int ret = dlc_fi.getinfo(DLC_FI_VERSION, NULL, NULL, 0, hints, &list);
+    dlc_fi.freeinfo(hints);
     if (ret != 0) {
         st = dlc_fail(err, DLCOLL_ERR_TRANSPORT,
                       "provider %s (%s) is not usable on this host%s%s: fi_getinfo: %s", prov->name,
                       prov->fi_name, iface ? " with interface " : "", iface ? iface : "",
-                      fi_strerror(-ret));
+                      dlc_fi.strerror(-ret));
         goto fail;
     }
     struct fi_info *chosen = pick_info(list, prov, iface);
@@ -283,11 +312,11 @@ dlcoll_status_t dlc_transport_open(const dlc_transport_params *p, dlc_transport 
         st = dlc_fail(err, DLCOLL_ERR_UNSUPPORTED,
                       "provider %s (%s) offers only %zu bytes of remote CQ data; dlcoll needs 8",
                       prov->name, prov->fi_name, list->domain_attr->cq_data_size);
-        fi_freeinfo(list);
+        dlc_fi.freeinfo(list);
         goto fail;
     }
-    t->info = fi_dupinfo(chosen);
-    fi_freeinfo(list);
+    t->info = dlc_fi.dupinfo(chosen);
+    dlc_fi.freeinfo(list);
     if (!t->info) {
         st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "transport: out of memory");
         goto fail;
@@ -296,7 +325,7 @@ dlcoll_status_t dlc_transport_open(const dlc_transport_params *p, dlc_transport 
     size_t sink_slots = 0;
     t->need_mr = (mr_mode & (FI_MR_LOCAL | FI_MR_HMEM | FI_MR_PROV_KEY)) != 0;
 
-    if ((ret = fi_fabric(t->info->fabric_attr, &t->fabric, NULL)) != 0) {
+    if ((ret = dlc_fi.fabric(t->info->fabric_attr, &t->fabric, NULL)) != 0) {
         st = open_failed(err, t, "fi_fabric", ret);
         goto fail;
     }
@@ -349,7 +378,7 @@ dlcoll_status_t dlc_transport_open(const dlc_transport_params *p, dlc_transport 
              prov->name, t->info->fabric_attr->prov_name ? t->info->fabric_attr->prov_name : "?",
              t->info->fabric_attr->name ? t->info->fabric_attr->name : "?",
              t->info->domain_attr->name ? t->info->domain_attr->name : "?",
-             iface ? iface : "(provider default)", fi_tostr(&mr_mode, FI_TYPE_MR_MODE),
+             iface ? iface : "(provider default)", dlc_fi.tostr(&mr_mode, FI_TYPE_MR_MODE),
              t->need_mr ? " (registering each transfer)" : "", t->info->tx_attr->inject_size,
              t->iov_limit, wait_name, t->sink ? "detected by dlcoll (overflow sink)" : "by provider");
     *out = t;
@@ -385,10 +414,12 @@ void dlc_transport_close(dlc_transport *t)
     if (t->fabric)
         fi_close(&t->fabric->fid);
     if (t->info)
-        fi_freeinfo(t->info);
+        dlc_fi.freeinfo(t->info);
     if (t->sink)
         munmap(t->sink, t->sink_len);
+    const dlc_logger *lg = t->lg;
     free(t);
+    dlc_fabric_release(lg); /* the reference dlc_transport_open took */
 }
 
 /* ------------------------------------------------------------------ addresses */
@@ -402,7 +433,7 @@ dlcoll_status_t dlc_transport_getname(dlc_transport *t, void *addr, size_t *len,
                         "transport: endpoint name needs %zu bytes, buffer has %zu", *len, cap);
     if (ret != 0)
         return dlc_fail(err, DLCOLL_ERR_TRANSPORT, "transport: fi_getname failed: %s",
-                        fi_strerror(-ret));
+                        dlc_fi.strerror(-ret));
     return DLCOLL_SUCCESS;
 }
 
@@ -425,7 +456,7 @@ dlcoll_status_t dlc_transport_insert_peers(dlc_transport *t, const uint8_t *addr
         if (ret != 1)
             return dlc_fail(err, DLCOLL_ERR_TRANSPORT,
                             "transport: adding rank %d's address to the address vector failed: %s", i,
-                            ret < 0 ? fi_strerror(-ret) : "address not accepted");
+                            ret < 0 ? dlc_fi.strerror(-ret) : "address not accepted");
         if (fa != (fi_addr_t)i)
             return dlc_fail(err, DLCOLL_ERR_INTERNAL,
                             "transport: rank %d got fabric address %" PRIu64 ", expected %d", i,
@@ -476,7 +507,7 @@ static dlcoll_status_t register_iov(dlc_transport *t, const struct iovec *iov, i
             release_mr(t, x);
             return dlc_fail(err, DLCOLL_ERR_TRANSPORT,
                             "transport: registering %zu bytes for rank %d failed: %s",
-                            iov[i].iov_len, x->peer, fi_strerror(-ret));
+                            iov[i].iov_len, x->peer, dlc_fi.strerror(-ret));
         }
         s->desc[i] = fi_mr_desc(s->mr[i]);
     }
@@ -525,9 +556,9 @@ static dlcoll_status_t posted(dlc_transport *t, const char *what, ssize_t ret, d
     if (x->peer >= 0)
         return dlc_fail(err, DLCOLL_ERR_TRANSPORT, "transport: posting a %s of %zu bytes %s rank %d "
                         "failed: %s", what, x->len, x->is_recv ? "from" : "to", x->peer,
-                        fi_strerror((int)-ret));
+                        dlc_fi.strerror((int)-ret));
     return dlc_fail(err, DLCOLL_ERR_TRANSPORT, "transport: posting a %s of %zu bytes from any rank "
-                    "failed: %s", what, x->len, fi_strerror((int)-ret));
+                    "failed: %s", what, x->len, dlc_fi.strerror((int)-ret));
 }
 
 /* One empty entry for a zero-byte message, and its descriptor. */
@@ -573,7 +604,7 @@ dlcoll_status_t dlc_transport_send(dlc_transport *t, int peer, const struct iove
     if (ret != -FI_EAGAIN) /* retries are not worth a line each */
         DLC_TRACE(t->lg, "transport: send to rank %d tag 0x%016" PRIx64 " data 0x%016" PRIx64
                   " %zu B in %d iov: %s", peer, tag, data, x->len, iovcnt,
-                  ret == 0 ? "posted" : fi_strerror((int)-ret));
+                  ret == 0 ? "posted" : dlc_fi.strerror((int)-ret));
     return posted(t, "send", ret, x, err);
 }
 
@@ -602,7 +633,7 @@ dlcoll_status_t dlc_transport_recv(dlc_transport *t, int peer, const struct iove
     if (ret != -FI_EAGAIN)
         DLC_TRACE(t->lg, "transport: recv from rank %d tag 0x%016" PRIx64 " ignore 0x%016" PRIx64
                   " %zu B in %d iov: %s", peer, tag, ignore, x->len, user_iovcnt,
-                  ret == 0 ? "posted" : fi_strerror((int)-ret));
+                  ret == 0 ? "posted" : dlc_fi.strerror((int)-ret));
     return posted(t, "receive", ret, x, err);
 }
 
@@ -613,7 +644,7 @@ void dlc_transport_cancel(dlc_transport *t, dlc_xfer *x)
     int ret = fi_cancel(&t->ep->fid, x);
     DLC_TRACE(t->lg, "transport: cancel %s rank %d tag 0x%016" PRIx64 ": %s",
               x->is_recv ? "recv from" : "send to", x->peer, x->tag,
-              ret == 0 ? "requested" : fi_strerror(-ret));
+              ret == 0 ? "requested" : dlc_fi.strerror(-ret));
 }
 
 /* ------------------------------------------------------------------ completions */
@@ -676,7 +707,7 @@ static int complete_error(dlc_transport *t, dlc_err *err)
         return 0;
     if (r < 0) {
         dlc_fail(err, DLCOLL_ERR_TRANSPORT, "transport: reading a completion error failed: %s",
-                 fi_strerror((int)-r));
+                 dlc_fi.strerror((int)-r));
         return -1;
     }
     const char *text = fi_cq_strerror(t->cq, e.prov_errno, e.err_data, NULL, 0);
@@ -684,11 +715,11 @@ static int complete_error(dlc_transport *t, dlc_err *err)
         text = "";
     int code = e.err ? e.err : FI_EOTHER;
     DLC_TRACE(t->lg, "transport: completion error %d (%s), len %zu, olen %zu, flags 0x%" PRIx64,
-              code, fi_strerror(code), e.len, e.olen, (uint64_t)e.flags);
+              code, dlc_fi.strerror(code), e.len, e.olen, (uint64_t)e.flags);
     dlc_xfer *x = e.op_context;
     if (!x) {
         dlc_fail(err, is_connection_error(code) ? DLCOLL_ERR_PEER_FAILURE : DLCOLL_ERR_TRANSPORT,
-                 "transport: completion error without an operation: %s (%s)", fi_strerror(code), text);
+                 "transport: completion error without an operation: %s (%s)", dlc_fi.strerror(code), text);
         return -1;
     }
     release_mr(t, x);
@@ -716,9 +747,9 @@ static int complete_error(dlc_transport *t, dlc_err *err)
     }
     if (x->peer >= 0)
         snprintf(x->errtext, sizeof x->errtext, "%s rank %d: %s (%s)",
-                 x->is_recv ? "receive from" : "send to", x->peer, fi_strerror(code), text);
+                 x->is_recv ? "receive from" : "send to", x->peer, dlc_fi.strerror(code), text);
     else
-        snprintf(x->errtext, sizeof x->errtext, "receive from any rank: %s (%s)", fi_strerror(code),
+        snprintf(x->errtext, sizeof x->errtext, "receive from any rank: %s (%s)", dlc_fi.strerror(code),
                  text);
     if (code == FI_ETRUNC || code == FI_ECANCELED)
         DLC_TRACE(t->lg, "transport: %s", x->errtext);
@@ -750,7 +781,7 @@ int dlc_transport_progress(dlc_transport *t, dlc_err *err)
             continue;
         }
         dlc_fail(err, DLCOLL_ERR_TRANSPORT, "transport: reading the completion queue failed: %s",
-                 fi_strerror((int)-n));
+                 dlc_fi.strerror((int)-n));
         return -1;
     }
     return handled;

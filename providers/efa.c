@@ -21,5 +21,4 @@ const dlc_provider dlc_provider_efa = {
     .uses_ip_iface = 0,
     .auto_rank = 30,
     .tune_hints = efa_tune_hints,
-    .setup_env = NULL,
 };

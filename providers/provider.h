@@ -18,13 +18,12 @@ typedef struct dlc_provider {
     const char *name;        /* dlcoll's short name: "shm", "tcp", "verbs", ... */
     const char *fi_name;     /* libfabric's prov_name: "shm", "tcp;ofi_rxm", "verbs;ofi_rxm", "efa" */
     int intra_host_only;     /* usable only when every rank is on one host */
-    int uses_ip_iface;       /* honours an interface choice (FI_TCP_IFACE etc.) */
+    int uses_ip_iface;       /* honours an interface choice (domain name = interface name) */
     int auto_rank;           /* preference when chosen automatically; 0 = never automatic */
-    /* Adjust hints before fi_getinfo (mr_mode, addr_format, caps ...).  iface may be NULL. */
+    /* Adjust hints before fi_getinfo (mr_mode, addr_format, caps, the
+     * interface as domain name ...).  iface may be NULL.  Never touches the
+     * process environment: dlcoll is a guest in its host's process. */
     void (*tune_hints)(struct fi_info *hints, const char *iface);
-    /* Set provider environment variables that must be in place before fi_getinfo
-     * (e.g. FI_TCP_IFACE); must not override a value the user already set. */
-    void (*setup_env)(const char *iface);
 } dlc_provider;
 
 /* All known providers; *n receives the count.  Bit i of a probe mask is list[i]. */

@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <rdma/fabric.h>
 #include "provider.h"
-#include "provider_env.h"
+#include "provider_hints.h"
 
 extern const dlc_provider dlc_provider_shm;
 extern const dlc_provider dlc_provider_efa;
@@ -117,35 +118,13 @@ dlcoll_status_t dlc_provider_choose(const char *requested, uint32_t common_mask,
     return DLCOLL_SUCCESS;
 }
 
-/* The value dlcoll last put into each variable, so a later transport may
- * replace its own choice but never the user's. */
-static struct {
-    char var[32];
-    char value[64];
-} env_set_by_us[8];
-
-void dlc_provider_set_iface_env(const char *var, const char *iface)
+void dlc_provider_hint_iface(struct fi_info *hints, const char *iface)
 {
-    if (!iface || !iface[0])
+    if (!iface || !iface[0] || !hints->domain_attr)
         return;
-    const char *cur = getenv(var);
-    int slot = -1;
-    for (int i = 0; i < 8; i++) {
-        if (strcmp(env_set_by_us[i].var, var) == 0) {
-            slot = i;
-            break;
-        }
-        if (slot < 0 && env_set_by_us[i].var[0] == '\0')
-            slot = i;
-    }
-    if (cur && cur[0]) {
-        /* Set by the user (or by us to something else we may replace). */
-        if (slot < 0 || strcmp(env_set_by_us[slot].var, var) != 0 ||
-            strcmp(env_set_by_us[slot].value, cur) != 0)
-            return;
-    }
-    if (setenv(var, iface, 1) != 0 || slot < 0)
-        return;
-    snprintf(env_set_by_us[slot].var, sizeof env_set_by_us[slot].var, "%s", var);
-    snprintf(env_set_by_us[slot].value, sizeof env_set_by_us[slot].value, "%s", iface);
+    char *copy = strdup(iface);
+    if (!copy)
+        return; /* any interface: pick_info() still prefers iface */
+    free(hints->domain_attr->name);
+    hints->domain_attr->name = copy;
 }

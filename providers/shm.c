@@ -47,5 +47,4 @@ const dlc_provider dlc_provider_shm = {
     .uses_ip_iface = 0,
     .auto_rank = 100,   /* preferred whenever it is allowed (all ranks local) */
     .tune_hints = shm_tune_hints,
-    .setup_env = NULL,
 };

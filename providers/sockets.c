@@ -1,22 +1,17 @@
 /*
  * sockets.c -- libfabric's older sockets provider (a test/reference provider).
- * Used only when requested (DLCOLL_PROVIDER=sockets); the interface comes from
- * FI_SOCKETS_IFACE.
+ * Used only when requested (DLCOLL_PROVIDER=sockets); the interface goes into
+ * the hints as the domain name (provider_hints.h).
  */
 #include <rdma/fabric.h>
 #include <rdma/fi_domain.h>
 #include "provider.h"
-#include "provider_env.h"
+#include "provider_hints.h"
 
 static void sockets_tune_hints(struct fi_info *hints, const char *iface)
 {
-    (void)iface;
     hints->domain_attr->mr_mode = FI_MR_VIRT_ADDR | FI_MR_ALLOCATED;
-}
-
-static void sockets_setup_env(const char *iface)
-{
-    dlc_provider_set_iface_env("FI_SOCKETS_IFACE", iface);
+    dlc_provider_hint_iface(hints, iface);
 }
 
 const dlc_provider dlc_provider_sockets = {
@@ -26,5 +21,4 @@ const dlc_provider dlc_provider_sockets = {
     .uses_ip_iface = 1,
     .auto_rank = 0,     /* never automatic */
     .tune_hints = sockets_tune_hints,
-    .setup_env = sockets_setup_env,
 };

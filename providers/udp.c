@@ -5,17 +5,12 @@
 #include <rdma/fabric.h>
 #include <rdma/fi_domain.h>
 #include "provider.h"
-#include "provider_env.h"
+#include "provider_hints.h"
 
 static void udp_tune_hints(struct fi_info *hints, const char *iface)
 {
-    (void)iface;
     hints->domain_attr->mr_mode = FI_MR_VIRT_ADDR | FI_MR_ALLOCATED;
-}
-
-static void udp_setup_env(const char *iface)
-{
-    dlc_provider_set_iface_env("FI_UDP_IFACE", iface);
+    dlc_provider_hint_iface(hints, iface);
 }
 
 const dlc_provider dlc_provider_udp = {
@@ -25,5 +20,4 @@ const dlc_provider dlc_provider_udp = {
     .uses_ip_iface = 1,
     .auto_rank = 0,     /* never automatic */
     .tune_hints = udp_tune_hints,
-    .setup_env = udp_setup_env,
 };

@@ -23,5 +23,4 @@ const dlc_provider dlc_provider_verbs = {
     .uses_ip_iface = 0,
     .auto_rank = 20,
     .tune_hints = verbs_tune_hints,
-    .setup_env = NULL,
 };

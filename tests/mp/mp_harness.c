@@ -27,11 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The loader's snprintf of path + reason trips -Wformat-truncation at -O2. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "abi/dlcoll_loader.h"
-#pragma GCC diagnostic pop
 #include "mp_harness.h"
 
 #ifndef DLCOLL_PLUGIN_PATH
@@ -156,13 +152,15 @@ static void child_main(const mp_opts *o, int rank, pid_t parent, int wfd, mp_sha
             _exit(MP_EXIT_SETUP);
         }
     }
-    mp_step(&ctx, "loading %s", DLCOLL_PLUGIN_PATH);
     dlcoll_loader_t ld;
-    if (dlcoll_load(&ld, DLCOLL_PLUGIN_PATH) != 0) {
-        mp_fail(&ctx, __FILE__, __LINE__, "%s", ld.error);
-        _exit(MP_EXIT_LOAD);
+    if (!o->no_load) {
+        mp_step(&ctx, "loading %s", DLCOLL_PLUGIN_PATH);
+        if (dlcoll_load(&ld, DLCOLL_PLUGIN_PATH) != 0) {
+            mp_fail(&ctx, __FILE__, __LINE__, "%s", ld.error);
+            _exit(MP_EXIT_LOAD);
+        }
+        ctx.p = ld.plugin;
     }
-    ctx.p = ld.plugin;
 
     ctx.cfg = dlcoll_config_init();
     ctx.cfg.rank = rank;
@@ -171,7 +169,7 @@ static void child_main(const mp_opts *o, int rank, pid_t parent, int wfd, mp_sha
     ctx.cfg.init_method = init_method;
     ctx.cfg.provider = o->provider;
 
-    if (!o->no_init) {
+    if (!o->no_init && !o->no_load) {
         mp_step(&ctx, "init(%s, provider %s)", init_method, o->provider ? o->provider : "auto");
         dlcoll_status_t st = ctx.p->init(&ctx.cfg, &ctx.comm);
         if (st != DLCOLL_SUCCESS) {

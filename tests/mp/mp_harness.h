@@ -75,6 +75,7 @@ typedef struct mp_opts {
     int timeout_ms;          /* config.timeout_ms; 0 = 20000 */
     int deadline_ms;         /* whole run; 0 = 120000 */
     int no_init;             /* the rank function calls init itself (ctx->cfg is prepared) */
+    int no_load;             /* nor is the plugin loaded: ctx->p is NULL (implies no_init) */
     int no_finalize;         /* do not finalize ctx->comm after the rank function */
     const char *init_method; /* non-NULL: use this instead of a fresh file/tcp rendezvous */
     /* Called in each child before the plugin is loaded (e.g. to enter a network

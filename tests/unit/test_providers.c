@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugin/fabric_lib.h"
 #include "plugin/topology.h"
 #include "providers/provider.h"
 
@@ -154,31 +155,65 @@ Test(providers, nothing_usable_is_an_error)
     cr_expect_eq(choose_fail("", bit("shm"), 0, &err), DLCOLL_ERR_UNSUPPORTED);
 }
 
-Test(providers, iface_env_set_unless_user_set)
-{
-    const dlc_provider *tcp = dlc_provider_find("tcp");
-    cr_assert_not_null(tcp->setup_env);
-    unsetenv("FI_TCP_IFACE");
-    tcp->setup_env("lo");
-    cr_assert_not_null(getenv("FI_TCP_IFACE"));
-    cr_expect_str_eq(getenv("FI_TCP_IFACE"), "lo");
-    /* dlcoll may replace its own earlier choice ... */
-    tcp->setup_env("eth9");
-    cr_expect_str_eq(getenv("FI_TCP_IFACE"), "eth9");
-    /* ... but never the user's. */
-    setenv("FI_TCP_IFACE", "user0", 1);
-    tcp->setup_env("lo");
-    cr_expect_str_eq(getenv("FI_TCP_IFACE"), "user0");
-    /* No interface: nothing is set. */
-    unsetenv("FI_TCP_IFACE");
-    tcp->setup_env(NULL);
-    tcp->setup_env("");
-    cr_expect_null(getenv("FI_TCP_IFACE"));
+/* The interface reaches libfabric as the hints' domain name, and the process
+ * environment is left alone (dlcoll is a guest: no FI_*_IFACE is set). */
+extern char **environ;
 
-    const dlc_provider *sockets = dlc_provider_find("sockets");
+static size_t environ_count(void)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    return n;
+}
+
+Test(providers, iface_goes_into_hints_not_environment)
+{
+    dlc_err err;
+    cr_assert_eq(dlc_fabric_acquire(NULL, &err), DLCOLL_SUCCESS, "%s", err.msg);
+    unsetenv("FI_TCP_IFACE");
+    unsetenv("FI_UDP_IFACE");
     unsetenv("FI_SOCKETS_IFACE");
-    sockets->setup_env("lo");
-    cr_expect_str_eq(getenv("FI_SOCKETS_IFACE"), "lo");
+    size_t env_before = environ_count();
+    const char *ip_providers[] = {"tcp", "udp", "sockets"};
+    for (int i = 0; i < 3; i++) {
+        const dlc_provider *p = dlc_provider_find(ip_providers[i]);
+        cr_assert_not_null(p);
+        cr_expect(p->uses_ip_iface, "%s", p->name);
+        struct fi_info *h = dlc_fi.dupinfo(NULL);
+        cr_assert_not_null(h);
+        p->tune_hints(h, "lo");
+        cr_assert_not_null(h->domain_attr->name, "%s: no domain name in the hints", p->name);
+        cr_expect_str_eq(h->domain_attr->name, "lo", "%s", p->name);
+        p->tune_hints(h, "eth9"); /* a second choice replaces the first */
+        cr_expect_str_eq(h->domain_attr->name, "eth9", "%s", p->name);
+        dlc_fi.freeinfo(h);
+        h = dlc_fi.dupinfo(NULL);
+        p->tune_hints(h, NULL);
+        cr_expect_null(h->domain_attr->name, "%s: no interface, no domain name", p->name);
+        p->tune_hints(h, "");
+        cr_expect_null(h->domain_attr->name, "%s: empty interface, no domain name", p->name);
+        dlc_fi.freeinfo(h);
+    }
+    cr_expect_null(getenv("FI_TCP_IFACE"));
+    cr_expect_null(getenv("FI_UDP_IFACE"));
+    cr_expect_null(getenv("FI_SOCKETS_IFACE"));
+    cr_expect_eq(environ_count(), env_before, "the environment changed");
+    dlc_fabric_release(NULL);
+}
+
+Test(providers, missing_libfabric_is_a_clear_error)
+{
+    dlc_err err;
+    dlc_err_clear(&err);
+    dlcoll_status_t st = dlc_fabric_acquire_from("libfabric-dlcoll-test-absent.so.1", NULL, &err);
+    cr_expect_eq(st, DLCOLL_ERR_TRANSPORT);
+    cr_expect(strstr(err.msg, "libfabric could not be loaded") != NULL, "message: %s", err.msg);
+    cr_expect(strstr(err.msg, "libfabric-dlcoll-test-absent.so.1") != NULL, "message: %s", err.msg);
+    /* The failure is remembered: the same answer again, no second attempt. */
+    dlc_err again;
+    cr_expect_eq(dlc_fabric_acquire(NULL, &again), DLCOLL_ERR_TRANSPORT);
+    cr_expect_str_eq(again.msg, err.msg);
 }
 
 /* ------------------------------------------------------------------ topology */
