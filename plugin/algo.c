@@ -78,7 +78,10 @@ const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan)
 {
     if (auto_uses_shm(c))
         return &dlc_ag_shm;
-    if (dlc_ag_hier_auto(c))
+    int hier = dlc_ag_hier_auto(c);
+    if (hier < 0)
+        return NULL;
+    if (hier)
         return &dlc_ag_hier;
     if (plan->bytes <= DIRECT_MAX_BYTES && c->size <= DIRECT_MAX_RANKS)
         return &dlc_ag_direct;
@@ -102,8 +105,8 @@ dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const cha
     const dlc_ag_algo *algo;
     *out = NULL;
     dlcoll_status_t st = dlc_ag_algo_find(getenv("DLCOLL_ALGO"), &algo, err);
-    if (st == DLCOLL_SUCCESS && !algo)
-        algo = dlc_ag_choose(c, plan);
+    if (st == DLCOLL_SUCCESS && !algo && !(algo = dlc_ag_choose(c, plan)))
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory for the layout of the hosts");
     if (st == DLCOLL_SUCCESS && algo == &dlc_ag_shm && !dlc_ag_shm_eligible(c))
         st = dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                       "DLCOLL_ALGO=shm: the communicator has members on other hosts");
@@ -111,8 +114,11 @@ dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const cha
         dlc_ag_plan_free(plan);
         return st;
     }
-    if (algo == &dlc_ag_hier && !dlc_ag_hier_eligible(c)) {
+    int hier_ok = algo == &dlc_ag_hier ? dlc_ag_hier_eligible(c) : 1;
+    if (hier_ok <= 0) {
         dlc_ag_plan_free(plan);
+        if (hier_ok < 0)
+            return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory for the layout of the hosts");
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                         "DLCOLL_ALGO=hier: the communicator's members are not spread evenly "
                         "over two or more hosts");
@@ -120,6 +126,8 @@ dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const cha
     plan->comm = c;
     void *state = NULL;
     int n_slots = 0;
+    /* A failed prepare has freed the plan and its own allocations (algo.h);
+     * a failed dlc_request_new destroys the state. */
     st = algo->prepare(plan, &state, &n_slots, err);
     if (st != DLCOLL_SUCCESS)
         return st;

@@ -53,8 +53,15 @@ uint64_t dlc_ag_cqdata(unsigned op_kind, const dlc_ag_plan *p);
 
 typedef struct dlc_ag_algo {
     const char *name;
-    /* Build the state for plan (taking it over, also on failure) and say how
-     * many transfer slots the request needs. */
+    /* Build the state for plan and say how many transfer slots the request
+     * needs.  Ownership, the same for every algorithm (and for the
+     * sub-operations of the hierarchical one):
+     *  - prepare takes the plan over in every case: its outs array, or its
+     *    reference to the communicator's plan cache (plan->borrowed);
+     *  - on success *state owns it all, and ops->destroy(*state) frees it
+     *    (dlc_request_new calls destroy itself when it fails);
+     *  - on failure prepare has freed the plan and everything it allocated,
+     *    and *state is NULL: the caller frees nothing. */
     dlcoll_status_t (*prepare)(dlc_ag_plan *plan, void **state, int *n_slots, dlc_err *err);
     const dlc_op_ops *ops;
 } dlc_ag_algo;
@@ -76,14 +83,16 @@ int dlc_ag_shm_eligible(dlcoll_comm *c);
  * members on every host: partners exchange over the transport, then each
  * host shares through shared memory. */
 extern const dlc_ag_algo dlc_ag_hier;
-/* c's members are spread evenly over two or more hosts. */
+/* c's members are spread evenly over two or more hosts (1) or not (0); -1
+ * when the layout of c's hosts could not be built (out of memory). */
 int dlc_ag_hier_eligible(dlcoll_comm *c);
-/* ... and at least two on each: the automatic choice takes it. */
+/* ... and at least two on each: the automatic choice takes it (same values). */
 int dlc_ag_hier_auto(dlcoll_comm *c);
 /* Free what the hierarchical allgather keeps on c (from dlc_comm_free). */
 void dlc_hier_release(dlcoll_comm *c);
 
-/* The automatic choice for plan on c. */
+/* The automatic choice for plan on c; NULL when out of memory (every rank
+ * must choose alike, so no fallback is guessed). */
 const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan);
 
 /* c's allgathers (under the current DLCOLL_ALGO) go through its shared

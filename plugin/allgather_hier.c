@@ -111,13 +111,13 @@ static dlc_hier_layout *layout_get(dlcoll_comm *c)
 int dlc_ag_hier_eligible(dlcoll_comm *c)
 {
     dlc_hier_layout *lay = layout_get(c);
-    return lay && lay->ok;
+    return lay ? lay->ok : -1;
 }
 
 int dlc_ag_hier_auto(dlcoll_comm *c)
 {
     dlc_hier_layout *lay = layout_get(c);
-    return lay && lay->ok && lay->L >= 2;
+    return lay ? lay->ok && lay->L >= 2 : -1;
 }
 
 /* The hidden communicator of this host's members. */
@@ -297,8 +297,11 @@ static dlcoll_status_t hier_prepare(dlc_ag_plan *plan, void **state, int *n_slot
     s->a_map = calloc((size_t)H, sizeof *s->a_map);
     s->b_maps = calloc((size_t)H * (size_t)L, sizeof *s->b_maps);
     s->b_order = calloc((size_t)H, sizeof *s->b_order);
-    if (!s->partners_w || !s->a_map || !s->b_maps || !s->b_order)
-        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
+    dlcoll_status_t st = DLCOLL_SUCCESS;
+    if (!s->partners_w || !s->a_map || !s->b_maps || !s->b_order) {
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
+        goto fail;
+    }
     for (int h = 0; h < H; h++) {
         s->a_map[h] = lay->member[h * L + me_j];
         s->partners_w[h] = c->members[s->a_map[h]];
@@ -321,13 +324,22 @@ static dlcoll_status_t hier_prepare(dlc_ag_plan *plan, void **state, int *n_slot
     pc->timeout_ms = c->timeout_ms;
     snprintf(pc->name, sizeof pc->name, "%.40s/partners", c->name[0] ? c->name : "world");
     dlc_ag_plan ap;
-    dlcoll_status_t st = sub_plan(&s->plan, H, me_h, s->a_map, &ap, err);
+    st = sub_plan(&s->plan, H, me_h, s->a_map, &ap, err);
     if (st != DLCOLL_SUCCESS)
-        return st;
+        goto fail;
     ap.in_place = 1;
     ap.comm = pc;
     const dlc_ag_algo *aalgo = s->plan.bytes <= 1024 ? &dlc_ag_direct : &dlc_ag_ring;
-    return sub_prepare(NULL, &s->a, aalgo, &ap, pc, n_slots, err);
+    st = sub_prepare(NULL, &s->a, aalgo, &ap, pc, n_slots, err); /* takes ap over */
+    if (st == DLCOLL_SUCCESS)
+        return st;
+fail:
+    /* Nothing stays allocated (algo.h): the state, its maps and the plan
+     * (its outs, or its reference to the plan cache). */
+    hier_destroy(s);
+    *state = NULL;
+    *n_slots = 0;
+    return st;
 }
 
 /* Prepare phase-B exchange number k (host b_order[k]). */
