@@ -184,7 +184,9 @@ static void fill(kind k, int r, void *buf, size_t n)
 static int verify(const char *what, kind k, int r, const void *got, size_t n, size_t stride_elems)
 {
     size_t es = dtypes[k].size;
-    uint8_t want[16];
+    /* Zeroed: pattern() writes es bytes for every kind, but at -O3 gcc cannot
+     * see that through its switch and warns (-Wmaybe-uninitialized). */
+    uint8_t want[16] = {0};
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         const uint8_t *g = (const uint8_t *)got + i * stride_elems * es;

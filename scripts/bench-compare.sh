@@ -129,7 +129,7 @@ fi
 # ------------------------------------------------------------------ 2. build
 say "building into $BUILD"
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$OUT/logs/cmake.txt"
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLCOLL_WERROR=ON >"$OUT/logs/cmake.txt"
 fi
 cmake --build "$BUILD" -j"$(nproc)" --target dlcoll dlcoll-run dlcoll-bench dlcoll-memcpy-bound \
     >"$OUT/logs/build.txt" 2>&1 || { tail -30 "$OUT/logs/build.txt" >&2; exit 1; }

@@ -6,6 +6,7 @@ set -euo pipefail
 
 PACKAGES=(build-essential cmake pkg-config libfabric-dev libfabric-bin libhwloc-dev
           libcriterion-dev libdlpack-dev iproute2 binutils
+          clang        # scripts/build-matrix.sh: the clang build
           openmpi-bin)  # mpirun: the MindSpore drop-in library is tested under it
 
 missing=()

@@ -33,7 +33,7 @@ else
 fi
 
 # --- the plugin and the helper ---------------------------------------------------------
-[ -f "$BUILD/CMakeCache.txt" ] || cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+[ -f "$BUILD/CMakeCache.txt" ] || cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLCOLL_WERROR=ON >/dev/null
 # The drop-in libmpi_collective.so is built against this venv's MindSpore.
 cmake -S . -B "$BUILD" -DDLCOLL_MS_PYTHON="$VENV/bin/python" >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target dlcoll dlcoll_ms dlcoll_ms_dropin

@@ -77,7 +77,7 @@ fi
 
 # --- build the shim for each ------------------------------------------------------------
 pythons_list=$(IFS=';'; echo "${PYTHONS[*]}")
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DDLCOLL_TORCH_PYTHONS=$pythons_list" >/dev/null
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLCOLL_WERROR=ON "-DDLCOLL_TORCH_PYTHONS=$pythons_list" >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 
 # --- run pytest with each interpreter ---------------------------------------------------

@@ -130,10 +130,10 @@ static int body(mp_ctx *ctx)
     int me = ctx->rank, n = ctx->size;
     uint32_t seed = 8000;
     mp_ag_spec specs[] = {
-        MP_SPEC(mp_dt(kDLFloat, 32), seed++, 7, 3),
-        MP_SPEC(mp_dt(kDLUInt, 8), seed++, 1),
-        MP_SPEC(mp_dt(kDLComplex, 128), seed++, 3001),
-        MP_SPEC(mp_dt(kDLInt, 64), seed++, 1 << 19), /* 4 MiB per rank */
+        MP_SPEC(mp_dt(kDLFloat, 32), seed + 0, 7, 3),
+        MP_SPEC(mp_dt(kDLUInt, 8), seed + 1, 1),
+        MP_SPEC(mp_dt(kDLComplex, 128), seed + 2, 3001),
+        MP_SPEC(mp_dt(kDLInt, 64), seed + 3, 1 << 19), /* 4 MiB per rank */
     };
     specs[1].stacked = 1;
     specs[2].inplace = 1;
@@ -145,7 +145,7 @@ static int body(mp_ctx *ctx)
     MP_OK_ON(ctx, NULL, ctx->p->group_split(ctx->comm, me / 2, 0, &host));
     MP_OK_ON(ctx, NULL, ctx->p->group_split(ctx->comm, me % 2, 0, &across));
     int host_list[] = {(me / 2) * 2, (me / 2) * 2 + 1}, across_list[] = {me % 2, me % 2 + 2};
-    mp_ag_spec s = MP_SPEC(mp_dt(kDLFloat, 64), seed++, 100000);
+    mp_ag_spec s = MP_SPEC(mp_dt(kDLFloat, 64), seed + 4, 100000);
     if (mp_check_allgather(ctx, host, &s, me % 2, 2, host_list) ||
         mp_check_allgather(ctx, across, &s, me / 2, 2, across_list))
         return 1;
@@ -275,13 +275,13 @@ static int world_shapes(mp_ctx *ctx)
     int me = ctx->rank, n = ctx->size;
     uint32_t seed = 8200;
     mp_ag_spec specs[] = {
-        MP_SPEC(mp_dt(kDLFloat, 32), seed++, 7, 3),
-        MP_SPEC(mp_dt(kDLUInt, 8), seed++, 1),
-        MP_SPEC(mp_dt(kDLInt, 16), seed++, 512),       /* exactly 1 KiB */
-        MP_SPEC(mp_dt(kDLInt, 16), seed++, 513),       /* just above */
-        MP_SPEC(mp_dt(kDLFloat, 64), seed++, 9000, 3), /* 216000 B: 4 rounds */
-        MP_SPEC(mp_dt(kDLBfloat, 16), seed++, 0, 5),   /* empty */
-        MP_SPEC(mp_dt(kDLInt, 8), seed++, 3 << 20),    /* 3 MiB */
+        MP_SPEC(mp_dt(kDLFloat, 32), seed + 0, 7, 3),
+        MP_SPEC(mp_dt(kDLUInt, 8), seed + 1, 1),
+        MP_SPEC(mp_dt(kDLInt, 16), seed + 2, 512),       /* exactly 1 KiB */
+        MP_SPEC(mp_dt(kDLInt, 16), seed + 3, 513),       /* just above */
+        MP_SPEC(mp_dt(kDLFloat, 64), seed + 4, 9000, 3), /* 216000 B: 4 rounds */
+        MP_SPEC(mp_dt(kDLBfloat, 16), seed + 5, 0, 5),   /* empty */
+        MP_SPEC(mp_dt(kDLInt, 8), seed + 6, 3 << 20),    /* 3 MiB */
     };
     specs[1].stacked = 1;
     specs[3].inplace = 1;
@@ -297,7 +297,7 @@ static int world_shapes(mp_ctx *ctx)
         rev[i] = n - 1 - i;
     dlcoll_comm_t g = NULL;
     MP_OK(ctx, ctx->p->group_create(ctx->comm, rev, n, "reversed", &g));
-    mp_ag_spec s = MP_SPEC(mp_dt(kDLFloat, 32), seed++, 70000);
+    mp_ag_spec s = MP_SPEC(mp_dt(kDLFloat, 32), seed + 7, 70000);
     if (mp_check_allgather(ctx, g, &s, n - 1 - me, n, rev))
         return 1;
     MP_OK_ON(ctx, g, ctx->p->group_destroy(g));
