@@ -199,6 +199,47 @@ def diff(before, after, keys=KEYS):
     return lines
 
 
+def step_changes(before, steps, last):
+    """Every difference between before and the snapshot after each (what,
+    snapshot) step, as "after WHAT: ..." lines; the thread count is compared
+    only after the step named last (threads may still be winding down
+    before it)."""
+    failed = []
+    for what, after in steps:
+        keys = KEYS if what == last else tuple(k for k in KEYS if k != "threads")
+        failed.extend(f"after {what}: {line}" for line in diff(before, after, keys))
+    return failed
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1 (for the tests that launch ranks)."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def session_members(sids):
+    """{pid: (sid, state, command)} of the live processes in the sessions sids
+    (for the tests that check no rank process is left behind)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # state ppid pgrp session ...
+        state, sid = fields[0], int(fields[3])
+        if sid in sids and state != "Z":
+            out[int(name)] = (sid, state, cmd)
+    return out
+
+
 def wait_threads(count, limit_s):
     """Poll until the process has count threads again or limit_s passes (a
     joined thread's /proc/self/task entry can outlive the join by a moment).

@@ -28,7 +28,6 @@ a rank still running after JOB_LIMIT_S is killed and the test fails.
 """
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,37 +36,12 @@ import time
 import pytest
 
 from conftest import PACKAGE_DIR
+import process_state
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "state_worker.py")
 JOB_LIMIT_S = 120    # the ranks' own watchdog (STATE_TEST_LIMIT_S) fires at 100 s
 MARKER_LIMIT_S = 90  # a rank must say it is in position within this
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def session_members(sids):
-    """{pid: (sid, state, command)} of the live processes in the sessions sids."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()  # state ppid pgrp session ...
-        state, sid = fields[0], int(fields[3])
-        if sid in sids and state != "Z":
-            out[int(name)] = (sid, state, cmd)
-    return out
 
 
 def children_of(pids):
@@ -105,7 +79,7 @@ class Job:
         env.setdefault("OMP_NUM_THREADS", "1")
         env["STATE_TEST_LIMIT_S"] = str(JOB_LIMIT_S - 20)
         env.update(extra_env or {})
-        port = free_port()
+        port = process_state.free_port()
         self.world = world
         self.lines = [[] for _ in range(world)]
         self.procs, self.readers = [], []
@@ -168,11 +142,11 @@ class Job:
             t.join(timeout=10)
         assert not timed_out, f"the job did not finish in {JOB_LIMIT_S} s (killed)\n{self.report()}"
         # Anything a rank started (and left behind) is still in its session.
-        left = session_members(self.sids)
+        left = process_state.session_members(self.sids)
         limit = time.monotonic() + 5
         while left and time.monotonic() < limit:
             time.sleep(0.1)
-            left = session_members(self.sids)
+            left = process_state.session_members(self.sids)
         for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)

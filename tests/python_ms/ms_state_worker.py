@@ -68,12 +68,7 @@ def main():
     comm.release()
     process_state.wait_threads(len(before["threads"]), 20)
     steps.append(("release()", process_state.snapshot()))
-    failed = []
-    for what, after in steps:
-        keys = process_state.KEYS if what == "release()" else \
-            tuple(k for k in process_state.KEYS if k != "threads")
-        for line in process_state.diff(before, after, keys):
-            failed.append(f"after {what}: {line}")
+    failed = process_state.step_changes(before, steps, last="release()")
     for line in failed:
         say("CHANGED", line)
     assert not failed, f"{len(failed)} changes to the process state (listed above)"

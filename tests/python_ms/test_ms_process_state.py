@@ -13,7 +13,6 @@ removed from the workers' environment so that a library setting it shows.
 """
 import os
 import signal
-import socket
 import subprocess
 import sys
 
@@ -24,31 +23,9 @@ from conftest import HELPER, PACKAGE_DIR, PLUGIN, REPO
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "ms_state_worker.py")
 STATE_HELPERS = os.path.join(REPO, "tests", "python")  # process_state.py
+sys.path.insert(0, STATE_HELPERS)
+import process_state  # noqa: E402
 CASE_LIMIT_S = 120  # the workers' own watchdog (STATE_TEST_LIMIT_S) fires at 100 s
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def session_members(sids):
-    """Live processes (pid -> command) in the sessions sids."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        if int(fields[3]) in sids and fields[0] != "Z":
-            out[int(name)] = cmd
-    return out
 
 
 @pytest.mark.parametrize("provider", [None, "tcp"], ids=["default", "tcp"])
@@ -63,7 +40,7 @@ def test_process_state_unchanged(tmp_path, provider):
     env.setdefault("GLOG_v", "3")          # MindSpore: errors only
     env["STATE_TEST_LIMIT_S"] = str(CASE_LIMIT_S - 20)
     env.update({"MS_WORKER_NUM": str(world), "MS_SCHED_HOST": "127.0.0.1",
-                "MS_SCHED_PORT": str(free_port())})
+                "MS_SCHED_PORT": str(process_state.free_port())})
     if provider:
         env["DLCOLL_PROVIDER"] = provider
     roles = [("MS_WORKER", r) for r in range(world)] + [("MS_SCHED", -1)]
@@ -92,7 +69,7 @@ def test_process_state_unchanged(tmp_path, provider):
         statuses.append(p.returncode)
     report = "\n".join(f"----- {roles[i][0]} {roles[i][1]} (exit {statuses[i]})\n{outputs[i]}"
                        for i in range(len(roles)))
-    left = session_members({p.pid for p in procs})
+    left = process_state.session_members({p.pid for p in procs})
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"processes left behind: {left}\n{report}"
