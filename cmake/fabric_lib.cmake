@@ -1,13 +1,13 @@
-# libfabric is compiled against but not linked: plugin/fabric_lib.c loads it
+# libfabric is compiled against but not linked: plugin/transport/fabric_lib.c loads it
 # with dlopen at the first init (loading it runs its dependencies'
-# constructors, and PSM's installs signal handlers; see plugin/guest.h).
+# constructors, and PSM's installs signal handlers; see plugin/util/guest.h).
 #
 # This file gives
 #   dlcoll_fabric_headers   an interface target with libfabric's include
 #                           directories and flags, and no library;
 #   DLCOLL_FABRIC_DEFINES   DLC_FABRIC_SONAME (the library to dlopen) and
 #                           DLC_FI_VER_<symbol> (the version the linker would
-#                           bind each symbol plugin/fabric_lib.c looks up to),
+#                           bind each symbol plugin/transport/fabric_lib.c looks up to),
 #                           read off the libfabric found by pkg-config.
 # Without nm/objdump, or when a symbol has no version, fabric_lib.c falls back
 # to "libfabric.so.1" and the default version of each symbol.

@@ -6,7 +6,7 @@
  */
 #include <rdma/fabric.h>
 #include <rdma/fi_domain.h>
-#include "provider.h"
+#include "providers/provider.h"
 
 static void efa_tune_hints(struct fi_info *hints, const char *iface)
 {

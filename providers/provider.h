@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../plugin/error.h"
+#include "plugin/util/error.h"
 
 struct fi_info;
 

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <strings.h>
 #include <rdma/fabric.h>
-#include "provider.h"
-#include "provider_hints.h"
+#include "providers/provider.h"
+#include "providers/provider_hints.h"
 
 extern const dlc_provider dlc_provider_shm;
 extern const dlc_provider dlc_provider_efa;

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <rdma/fabric.h>
 #include <rdma/fi_domain.h>
-#include "provider.h"
+#include "providers/provider.h"
 
 static void shm_tune_hints(struct fi_info *hints, const char *iface)
 {

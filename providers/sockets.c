@@ -5,8 +5,8 @@
  */
 #include <rdma/fabric.h>
 #include <rdma/fi_domain.h>
-#include "provider.h"
-#include "provider_hints.h"
+#include "providers/provider.h"
+#include "providers/provider_hints.h"
 
 static void sockets_tune_hints(struct fi_info *hints, const char *iface)
 {

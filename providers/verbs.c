@@ -8,7 +8,7 @@
  */
 #include <rdma/fabric.h>
 #include <rdma/fi_domain.h>
-#include "provider.h"
+#include "providers/provider.h"
 
 static void verbs_tune_hints(struct fi_info *hints, const char *iface)
 {

@@ -1,6 +1,6 @@
 /*
  * test_plan_reuse.c -- repeated allgathers on the same tensor descriptors
- * reuse the validated plan (plugin/plan_cache.h); every change to a
+ * reuse the validated plan (plugin/coll/plan_cache.h); every change to a
  * descriptor between calls must be seen.
  *
  * One communicator runs a scripted series of calls whose descriptors differ

@@ -1,6 +1,6 @@
 /*
- * test_config.c -- settings resolution (plugin/config.c) and log levels
- * (plugin/log.c), with a fake environment table instead of the real one.
+ * test_config.c -- settings resolution (plugin/util/config.c) and log levels
+ * (plugin/util/log.c), with a fake environment table instead of the real one.
  */
 #include <criterion/criterion.h>
 #include <stddef.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "plugin/config.h"
-#include "plugin/log.h"
+#include "plugin/util/config.h"
+#include "plugin/util/log.h"
 
 /* ------------------------------------------------------------------ fake environment */
 

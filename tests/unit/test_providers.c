@@ -1,6 +1,6 @@
 /*
  * test_providers.c -- the provider registry and choice (providers/registry.c)
- * and the topology / interface choice (plugin/topology.c).
+ * and the topology / interface choice (plugin/topology/topology.c).
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin/fabric_lib.h"
-#include "plugin/topology.h"
+#include "plugin/transport/fabric_lib.h"
+#include "plugin/topology/topology.h"
 #include "providers/provider.h"
 
 /* Probe-mask bit of a provider, by short name. */

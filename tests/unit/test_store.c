@@ -1,7 +1,7 @@
 /*
  * test_store.c -- the key-value stores (plugin/store*.c): TCP (server +
  * clients, hostile peers), shared directory, host callbacks, the allgather on
- * top of them; and the status texts and dlc_err helpers of plugin/error.c.
+ * top of them; and the status texts and dlc_err helpers of plugin/util/error.c.
  *
  * Ranks are threads of the test process; the TCP tests use 127.0.0.1 (and
  * ::1 when the machine has it) and ports found by binding port 0.
@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "plugin/error.h"
-#include "plugin/store.h"
+#include "plugin/util/error.h"
+#include "plugin/bootstrap/store.h"
 
 #define NRANKS 4
 

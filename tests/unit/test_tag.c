@@ -1,10 +1,10 @@
 /*
- * test_tag.c -- the libfabric tag and CQ data encodings (plugin/tag.h).
+ * test_tag.c -- the libfabric tag and CQ data encodings (plugin/core/tag.h).
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
 
-#include "plugin/tag.h"
+#include "plugin/core/tag.h"
 
 static const unsigned kinds[] = {DLC_TAG_DATA, DLC_TAG_NOTICE, DLC_TAG_CTRL};
 static const uint32_t comms[] = {1, 2, 0x155555, DLC_COMM_ID_MAX - 1, DLC_COMM_ID_MAX};

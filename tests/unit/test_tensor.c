@@ -1,6 +1,6 @@
 /*
  * test_tensor.c -- DLTensor validation, runs, pack/unpack and the allgather
- * output check (plugin/tensor.c).
+ * output check (plugin/util/tensor.c).
  *
  * The layout tests compare every result byte for byte with a naive
  * element-by-element reference on a few hundred randomized views (fixed seed).
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin/tensor.h"
+#include "plugin/util/tensor.h"
 
 /* ------------------------------------------------------------------ helpers */
 

@@ -1,5 +1,5 @@
 /*
- * test_transport.c -- plugin/transport.c over real providers (shm and
+ * test_transport.c -- plugin/transport/transport.c over real providers (shm and
  * "tcp;ofi_rxm" on loopback).
  *
  * Also the udp and sockets providers (requested-only) for sizes and truncation.
@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "plugin/tag.h"
-#include "plugin/transport.h"
+#include "plugin/core/tag.h"
+#include "plugin/transport/transport.h"
 #include "providers/provider.h"
 
 #define MAX_RANKS 3

@@ -1,0 +1,143 @@
+/*
+ * coll/select.c -- the table of allgather algorithms and submitting one.
+ *
+ * DLCOLL_ALGO names the algorithm (read on every call, so it can change
+ * between calls); unset, empty or "auto" means the automatic choice
+ * (dlc_ag_choose).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin/coll/coll.h"
+#include "plugin/coll/shm_seg.h"
+
+static const dlc_ag_algo *const ag_algos[] = {
+    &dlc_ag_ring,
+    &dlc_ag_direct,
+    &dlc_ag_shm,
+    &dlc_ag_hier,
+};
+#define N_AG_ALGOS (sizeof ag_algos / sizeof ag_algos[0])
+
+dlcoll_status_t dlc_ag_algo_find(const char *name, const dlc_ag_algo **out, dlc_err *err)
+{
+    if (!name || !*name || strcmp(name, "auto") == 0) {
+        *out = NULL;
+        return DLCOLL_SUCCESS;
+    }
+    for (size_t i = 0; i < N_AG_ALGOS; i++) {
+        if (strcmp(ag_algos[i]->name, name) == 0) {
+            *out = ag_algos[i];
+            return DLCOLL_SUCCESS;
+        }
+    }
+    char known[256] = "auto";
+    size_t used = strlen(known);
+    for (size_t i = 0; i < N_AG_ALGOS; i++) {
+        int w = snprintf(known + used, sizeof known - used, ", %s", ag_algos[i]->name);
+        if (w > 0 && (size_t)w < sizeof known - used)
+            used += (size_t)w;
+    }
+    *out = NULL;
+    return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                    "DLCOLL_ALGO=%s: unknown allgather algorithm (known: %s)", name, known);
+}
+
+/* The shared-memory exchange serves a communicator whose members are all on
+ * this host, when the transport between them would be shared memory anyway:
+ * the world's provider is shm, or the world spans hosts (so its provider is
+ * an IP or RDMA one, chosen for the other hosts).  A world forced onto an IP
+ * provider on one host keeps using it. */
+static int auto_uses_shm(dlcoll_comm *c)
+{
+    if (c->size < 2)
+        return 0;
+    dlc_shm_comm *sc = dlc_shm_comm_get(c);
+    if (!sc)
+        return -1;
+    if (sc->auto_use < 0) {
+        dlc_world *w = c->w;
+        int world_local = dlc_world_local_ranks(w) == w->size;
+        sc->auto_use = dlc_comm_all_local(c) &&
+                       (strcmp(dlc_transport_provider(w->tp), "shm") == 0 || !world_local);
+    }
+    return sc->auto_use;
+}
+
+/* Per-rank bytes up to which the transport's automatic choice is the direct
+ * exchange (one round, no handshakes) rather than the ring: measured 0.54-0.75x
+ * the ring's time up to 1 KiB on shm and tcp with 2-8 ranks, level or slower
+ * above (docs/benchmarks.md). */
+#define DIRECT_MAX_BYTES 1024
+#define DIRECT_MAX_RANKS 64
+
+/* The choice depends only on what every rank agrees on in a correct program
+ * (the communicator, the provider, the per-rank bytes), so all ranks choose
+ * alike.  Ranks that pass different sizes may choose differently; they still
+ * fail with a MISMATCH: a direct rank's small block reaches some ring rank's
+ * step-0 receive, whose size and CQ data check catch it, and a ring rank never
+ * sends a large block to a rank that did not hand-shake. */
+const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan)
+{
+    int shm = auto_uses_shm(c);
+    if (shm < 0)
+        return NULL;
+    if (shm)
+        return &dlc_ag_shm;
+    int hier = dlc_ag_hier_auto(c);
+    if (hier < 0)
+        return NULL;
+    if (hier)
+        return &dlc_ag_hier;
+    if (plan->bytes <= DIRECT_MAX_BYTES && c->size <= DIRECT_MAX_RANKS)
+        return &dlc_ag_direct;
+    return &dlc_ag_ring;
+}
+
+int dlc_comm_uses_shm(dlcoll_comm *c)
+{
+    const dlc_ag_algo *algo = NULL;
+    dlc_err err;
+    if (dlc_ag_algo_find(getenv("DLCOLL_ALGO"), &algo, &err) != DLCOLL_SUCCESS)
+        return 0;
+    if (!algo)
+        return auto_uses_shm(c);
+    return algo == &dlc_ag_shm && c->size > 1 && dlc_comm_all_local(c);
+}
+
+dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const char *op_name,
+                                     dlc_ag_plan *plan, dlcoll_request **out, dlc_err *err)
+{
+    const dlc_ag_algo *algo;
+    *out = NULL;
+    dlcoll_status_t st = dlc_ag_algo_find(getenv("DLCOLL_ALGO"), &algo, err);
+    if (st == DLCOLL_SUCCESS && !algo && !(algo = dlc_ag_choose(c, plan)))
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM,
+                      "out of memory for what the automatic choice keeps on the communicator");
+    if (st == DLCOLL_SUCCESS && algo == &dlc_ag_shm && !dlc_comm_all_local(c))
+        st = dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                      "DLCOLL_ALGO=shm: the communicator has members on other hosts");
+    if (st != DLCOLL_SUCCESS) {
+        dlc_ag_plan_free(plan);
+        return st;
+    }
+    int hier_ok = algo == &dlc_ag_hier ? dlc_ag_hier_eligible(c) : 1;
+    if (hier_ok <= 0) {
+        dlc_ag_plan_free(plan);
+        if (hier_ok < 0)
+            return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory for the layout of the hosts");
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                        "DLCOLL_ALGO=hier: the communicator's members are not spread evenly "
+                        "over two or more hosts");
+    }
+    plan->comm = c;
+    void *state = NULL;
+    int n_slots = 0;
+    /* A failed prepare has freed the plan and its own allocations (coll/coll.h);
+     * a failed dlc_request_new destroys the state. */
+    st = algo->prepare(plan, &state, &n_slots, err);
+    if (st != DLCOLL_SUCCESS)
+        return st;
+    return dlc_request_new(c, op_kind, op_name, algo->ops, state, n_slots, out, err);
+}

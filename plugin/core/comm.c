@@ -1,0 +1,225 @@
+/*
+ * comm.c -- communicators: creation, the id registry, and failing one.
+ *
+ * Communicator ids are unique in the job without any agreement: rank r hands
+ * out ((r + 1) << 10) | k for k = 1..1023, and the world is id 1.  Message
+ * tags carry the id, so two communicators never match each other's messages.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "plugin/core/comm.h"
+#include "plugin/core/request.h"
+
+uint64_t dlc_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+int dlc_world_local_ranks(const dlc_world *w)
+{
+    int local = 1;
+    for (int i = 0; w->hosts && i < w->size; i++)
+        if (i != w->rank &&
+            strncmp(w->hosts[i].host, w->hosts[w->rank].host, DLC_HOSTNAME_MAX) == 0)
+            local++;
+    return local;
+}
+
+/* ------------------------------------------------------------------ registry */
+
+dlcoll_status_t dlc_comm_new(dlc_world *w, uint32_t id, int rank, int size, const int *members,
+                             const char *name, dlcoll_comm **out, dlc_err *err)
+{
+    *out = NULL;
+    if (w->n_comms == w->cap_comms) {
+        int cap = w->cap_comms ? 2 * w->cap_comms : 8;
+        dlcoll_comm **grown = realloc(w->comms, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory for the communicator registry");
+        w->comms = grown;
+        w->cap_comms = cap;
+    }
+    dlcoll_comm *c = calloc(1, sizeof *c);
+    int *m = malloc((size_t)size * sizeof *m);
+    if (!c || !m) {
+        free(c);
+        free(m);
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory for a communicator of %d ranks",
+                        size);
+    }
+    memcpy(m, members, (size_t)size * sizeof *m);
+    c->w = w;
+    c->id = id;
+    c->rank = rank;
+    c->size = size;
+    c->all_local = -1;
+    c->members = m;
+    c->timeout_ms = w->settings.timeout_ms;
+    c->next_seq = 1;
+    snprintf(c->name, sizeof c->name, "%s", name ? name : "");
+    atomic_init(&c->aborted, 0);
+    w->comms[w->n_comms++] = c;
+    *out = c;
+    return DLCOLL_SUCCESS;
+}
+
+void dlc_comm_free(dlcoll_comm *c)
+{
+    if (!c)
+        return;
+    dlc_world *w = c->w;
+    for (int i = 0; i < w->n_comms; i++) {
+        if (w->comms[i] == c) {
+            w->comms[i] = w->comms[--w->n_comms];
+            break;
+        }
+    }
+    /* Completed requests the application still holds must not point here. */
+    for (dlcoll_request *r = w->reqs; r; r = r->next)
+        if (r->comm == c)
+            r->comm = NULL;
+    if (w->world == c)
+        w->world = NULL;
+    dlc_comm_ext_release_all(c);
+    free(c->members);
+    free(c);
+}
+
+void dlc_comm_ext_release_all(dlcoll_comm *c)
+{
+    for (int i = 0; i < DLC_COMM_EXT_SLOTS; i++) {
+        dlc_comm_ext e = c->ext[i];
+        c->ext[i].state = NULL;
+        c->ext[i].release = NULL;
+        if (e.state && e.release)
+            e.release(c, e.state);
+    }
+}
+
+int dlc_comm_all_local(dlcoll_comm *c)
+{
+    if (c->all_local < 0) {
+        const dlc_world *w = c->w;
+        const char *mine = w->hosts[w->rank].host;
+        c->all_local = 1;
+        for (int i = 0; i < c->size && c->all_local; i++)
+            c->all_local = strncmp(w->hosts[c->members[i]].host, mine, DLC_HOSTNAME_MAX) == 0;
+    }
+    return c->all_local;
+}
+
+dlcoll_comm *dlc_comm_lookup(dlc_world *w, uint32_t id)
+{
+    for (int i = 0; i < w->n_comms; i++)
+        if (w->comms[i]->id == id)
+            return w->comms[i];
+    return NULL;
+}
+
+dlcoll_status_t dlc_comm_alloc_id(dlc_world *w, uint32_t *id, dlc_err *err)
+{
+    uint64_t base = (uint64_t)(w->rank + 1) << 10;
+    if (w->id_counter >= DLC_COMM_COUNTER_MAX)
+        return dlc_fail(err, DLCOLL_ERR_UNSUPPORTED,
+                        "rank %d created %u communicators, the most one rank may create", w->rank,
+                        DLC_COMM_COUNTER_MAX);
+    uint64_t v = base | (uint64_t)(w->id_counter + 1);
+    if (v > DLC_COMM_ID_MAX)
+        return dlc_fail(err, DLCOLL_ERR_UNSUPPORTED,
+                        "communicator ids of rank %d do not fit in %d bits (groups are limited to "
+                        "worlds of at most %u ranks)",
+                        w->rank, DLC_COMM_ID_BITS, (DLC_COMM_ID_MAX >> 10) - 1);
+    w->id_counter++;
+    *id = (uint32_t)v;
+    return DLCOLL_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ messages */
+
+const char *dlc_comm_who(const dlcoll_comm *c, char *buf, size_t cap)
+{
+    int wr = c->w->rank;
+    if (dlc_comm_is_world(c))
+        snprintf(buf, cap, "rank %d", wr);
+    else
+        snprintf(buf, cap, "rank %d (group '%s' rank %d/%d)", wr, c->name, c->rank, c->size);
+    return buf;
+}
+
+int dlc_comm_is_aborted(const dlcoll_comm *c)
+{
+    return atomic_load(&c->aborted) || atomic_load(&c->w->aborted);
+}
+
+dlcoll_status_t dlc_comm_check_usable(dlcoll_comm *c, const char *op, char *msg)
+{
+    char who[256];
+    if (dlc_comm_is_aborted(c)) {
+        snprintf(msg, DLC_MSG_MAX, "%s: %s: aborted by the application",
+                 dlc_comm_who(c, who, sizeof who), op);
+        return DLCOLL_ERR_ABORTED;
+    }
+    if (c->failed) {
+        snprintf(msg, DLC_MSG_MAX, "communicator failed earlier: %.990s", c->fail_msg);
+        return c->fail_status;
+    }
+    return DLCOLL_SUCCESS;
+}
+
+void dlc_comm_set_error(dlcoll_comm *c, const char *msg)
+{
+    snprintf(c->last_error, sizeof c->last_error, "%s", msg ? msg : "");
+}
+
+/* ------------------------------------------------------------------ failure */
+
+void dlc_comm_fail(dlcoll_comm *c, dlcoll_status_t status, const char *cause, int notify)
+{
+    if (c->failed)
+        return;
+    dlc_world *w = c->w;
+    char prefix[512], msg[DLC_MSG_MAX];
+    dlcoll_request *head = c->head;
+    if (head)
+        dlc_request_prefix(head, prefix, sizeof prefix);
+    else
+        dlc_comm_who(c, prefix, sizeof prefix);
+    snprintf(msg, sizeof msg, "%s: %s", prefix, cause);
+
+    c->failed = 1;
+    c->fail_status = status;
+    memcpy(c->fail_msg, msg, sizeof msg);
+    dlc_comm_set_error(c, msg);
+    if (status == DLCOLL_ERR_ABORTED)
+        DLC_INFO(&w->lg, "%s", msg);
+    else
+        DLC_WARN(&w->lg, "%s", msg);
+
+    /* Tell the others first: they learn of it sooner. */
+    if (notify && c->size > 1)
+        dlc_notice_send(c, head ? head->seq : c->next_seq - 1, status, msg);
+
+    /* No receive of these requests may write into the user's buffers after
+     * they are reported done: cancel and wait (bounded) for the cancels. */
+    for (dlcoll_request *r = c->head; r; r = r->fifo_next)
+        dlc_request_cancel_recvs(r);
+    dlc_progress_drain(c, 1000);
+    for (dlcoll_request *r = c->head; r; r = r->fifo_next)
+        if (dlc_request_busy(r, 1))
+            DLC_WARN(&w->lg, "%s #%u: a receive could not be cancelled within 1 s; the transport "
+                     "may still write into the output", r->op_name, (unsigned)r->seq);
+
+    char later[DLC_MSG_MAX];
+    snprintf(later, sizeof later, "communicator failed earlier: %.990s", msg);
+    int first = 1;
+    while (c->head) {
+        dlcoll_request *r = c->head;
+        dlc_request_finish(r, status, first ? msg : later);
+        first = 0;
+    }
+}
