@@ -41,6 +41,7 @@ void dlc_world_destroy(dlc_world *w)
     free(w->comms);
     dlc_liveness_close(w);
     free(w->hosts);
+    dlc_hostmap_free(&w->hostmap);
     free(w->dead_ns);
     if (w->fabric_held)
         dlc_fabric_release(&w->lg); /* the last world's unloads libfabric */

@@ -50,6 +50,9 @@ static dlcoll_status_t exchange_hosts(dlc_world *w, dlc_err *err)
     for (int i = 0; st == DLCOLL_SUCCESS && i < w->size; i++)
         w->hosts[i].host[DLC_HOSTNAME_MAX - 1] = '\0';
     if (st == DLCOLL_SUCCESS)
+        st = dlc_hostmap_build(&w->hostmap, w->size, w->rank, w->hosts[0].host,
+                               sizeof w->hosts[0], err);
+    if (st == DLCOLL_SUCCESS)
         dlc_liveness_open(w);
     return st;
 }
@@ -85,12 +88,9 @@ static dlcoll_status_t check_some_provider(dlc_world *w, dlc_err *err)
 static dlcoll_status_t open_transport(dlc_world *w, int *all_local, dlc_err *err)
 {
     uint32_t mask = UINT32_MAX;
-    *all_local = 1;
-    for (int i = 0; i < w->size; i++) {
+    for (int i = 0; i < w->size; i++)
         mask &= w->hosts[i].probe_mask;
-        if (strcmp(w->hosts[i].host, w->hosts[w->rank].host) != 0)
-            *all_local = 0;
-    }
+    *all_local = w->hostmap.local_ranks == w->size;
     dlcoll_status_t st = check_some_provider(w, err);
     if (st != DLCOLL_SUCCESS)
         return st;
@@ -220,7 +220,7 @@ static dlcoll_status_t build(dlc_world *w, const dlcoll_config_t *config, dlc_er
     dlc_logger_init(&w->lg, w->settings.log_fn, w->settings.log_ctx, w->settings.log_level, w->rank);
 
     const dlc_ag_algo *algo;
-    if ((st = dlc_ag_algo_find(getenv("DLCOLL_ALGO"), &algo, err)) != DLCOLL_SUCCESS)
+    if ((st = dlc_ag_algo_find(dlc_env_algo(), &algo, err)) != DLCOLL_SUCCESS)
         return st;
 
     dlc_topology_load(&w->topo, &w->lg);
@@ -240,6 +240,7 @@ static dlcoll_status_t build(dlc_world *w, const dlcoll_config_t *config, dlc_er
     if ((st = first_barrier(w, err)) != DLCOLL_SUCCESS)
         return st;
     log_summary(w, all_local);
+    dlc_coll_log_tuning(&w->lg, &w->settings);
     return DLCOLL_SUCCESS;
 }
 

@@ -101,6 +101,32 @@ int dlc_ag_hier_auto(dlcoll_comm *c);
  * must choose alike, so no fallback is guessed). */
 const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan);
 
+/* ------------------------------------------------------------------ thresholds
+ * Every size and rank count that steers the allgathers, in one place
+ * (coll/select.c prints them with the shared-segment settings at
+ * DLCOLL_DEBUG=INFO).  Two meanings, kept apart:
+ *
+ * DLC_AG_EAGER_MAX: blocks up to this many bytes are sent before the
+ * receiver's handshake (ring, direct).  Far below the size where libfabric
+ * 1.17's shm provider stops completing unexpected messages, and a truncated
+ * small message is harmless (coll/allgather/ring.c says why).
+ *
+ * DLC_AG_DIRECT_MAX_BYTES / _RANKS: the automatic choice between the flat
+ * algorithms: the direct exchange (one round) up to this many bytes per
+ * rank and ranks, the ring above.  Measured 0.54-0.75x the ring's time up to
+ * 1 KiB on shm and tcp with 2-8 ranks, level or slower above
+ * (docs/benchmarks.md).  Also hier's choice between the hosts. */
+#define DLC_AG_EAGER_MAX 1024
+#define DLC_AG_DIRECT_MAX_BYTES 1024
+#define DLC_AG_DIRECT_MAX_RANKS 64
+
+/* The flat algorithm for `bytes` per rank on n ranks (direct or ring). */
+const dlc_ag_algo *dlc_ag_choose_flat(size_t bytes, int n);
+
+/* One INFO line with the thresholds above and the shared-segment settings
+ * in effect (from init). */
+void dlc_coll_log_tuning(const dlc_logger *lg, const dlc_settings *s);
+
 /* c's allgathers (under the current DLCOLL_ALGO) go through its shared
  * segment, so its barriers must too (an op-order mismatch is then still
  * found by comparing the published op kinds): 1 or 0; -1 when out of

@@ -58,19 +58,32 @@ static int auto_uses_shm(dlcoll_comm *c)
         return -1;
     if (sc->auto_use < 0) {
         dlc_world *w = c->w;
-        int world_local = dlc_world_local_ranks(w) == w->size;
+        int world_local = w->hostmap.local_ranks == w->size;
         sc->auto_use = dlc_comm_all_local(c) &&
                        (strcmp(dlc_transport_provider(w->tp), "shm") == 0 || !world_local);
     }
     return sc->auto_use;
 }
 
-/* Per-rank bytes up to which the transport's automatic choice is the direct
- * exchange (one round, no handshakes) rather than the ring: measured 0.54-0.75x
- * the ring's time up to 1 KiB on shm and tcp with 2-8 ranks, level or slower
- * above (docs/benchmarks.md). */
-#define DIRECT_MAX_BYTES 1024
-#define DIRECT_MAX_RANKS 64
+const dlc_ag_algo *dlc_ag_choose_flat(size_t bytes, int n)
+{
+    if (bytes <= DLC_AG_DIRECT_MAX_BYTES && n <= DLC_AG_DIRECT_MAX_RANKS)
+        return &dlc_ag_direct;
+    return &dlc_ag_ring;
+}
+
+void dlc_coll_log_tuning(const dlc_logger *lg, const dlc_settings *s)
+{
+    DLC_INFO(lg,
+             "allgather choice: shm when every member is on this host (and the world's "
+             "transport is shm or spans hosts), hier across evenly filled hosts with 2+ ranks "
+             "each, direct up to %d B per rank and %d ranks, else ring; eager blocks up to %d "
+             "B; DLCOLL_ALGO=%s; shm slots %zu B (0 = automatic), CMA from %lld B (-1 = "
+             "automatic), streaming stores from %lld B (-1 = automatic)",
+             DLC_AG_DIRECT_MAX_BYTES, DLC_AG_DIRECT_MAX_RANKS, DLC_AG_EAGER_MAX,
+             dlc_env_algo() ? dlc_env_algo() : "auto", s->shm_slot_bytes, s->shm_cma_min,
+             s->stream_min_bytes);
+}
 
 /* The choice depends only on what every rank agrees on in a correct program
  * (the communicator, the provider, the per-rank bytes), so all ranks choose
@@ -90,16 +103,14 @@ const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan)
         return NULL;
     if (hier)
         return &dlc_ag_hier;
-    if (plan->bytes <= DIRECT_MAX_BYTES && c->size <= DIRECT_MAX_RANKS)
-        return &dlc_ag_direct;
-    return &dlc_ag_ring;
+    return dlc_ag_choose_flat(plan->bytes, c->size);
 }
 
 int dlc_comm_uses_shm(dlcoll_comm *c)
 {
     const dlc_ag_algo *algo = NULL;
     dlc_err err;
-    if (dlc_ag_algo_find(getenv("DLCOLL_ALGO"), &algo, &err) != DLCOLL_SUCCESS)
+    if (dlc_ag_algo_find(dlc_env_algo(), &algo, &err) != DLCOLL_SUCCESS)
         return 0;
     if (!algo)
         return auto_uses_shm(c);
@@ -111,7 +122,7 @@ dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const cha
 {
     const dlc_ag_algo *algo;
     *out = NULL;
-    dlcoll_status_t st = dlc_ag_algo_find(getenv("DLCOLL_ALGO"), &algo, err);
+    dlcoll_status_t st = dlc_ag_algo_find(dlc_env_algo(), &algo, err);
     if (st == DLCOLL_SUCCESS && !algo && !(algo = dlc_ag_choose(c, plan)))
         st = dlc_fail(err, DLCOLL_ERR_SYSTEM,
                       "out of memory for what the automatic choice keeps on the communicator");

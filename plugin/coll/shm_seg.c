@@ -135,16 +135,6 @@ static void seg_free(dlc_shm_seg *s)
     free(s);
 }
 
-/* More ranks of the world on this host than it has online CPUs.  Every
- * member must compute the same slot size, so this uses only what all ranks
- * of the host see alike (not the process's CPU affinity, which a launcher
- * may set differently per rank). */
-static int host_oversubscribed(const dlc_world *w)
-{
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    return cpus > 0 && dlc_world_local_ranks(w) > cpus;
-}
-
 /* The slot's release hook: unmap (and, for group rank 0, unlink) the segment. */
 static void shm_comm_release(dlcoll_comm *c, void *state)
 {
@@ -189,7 +179,7 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
     }
     s->n = c->size;
     s->rank = c->rank;
-    s->slot_bytes = dlc_shm_slot_bytes_for(c->size, host_oversubscribed(w), w->settings.shm_slot_bytes);
+    s->slot_bytes = dlc_shm_slot_bytes_for(c->size, w->hostmap.oversubscribed, w->settings.shm_slot_bytes);
     if (sc->name_tag >= 0)
         snprintf(s->name, sizeof s->name, "/dlcoll-%016" PRIx64 "-%u-h%d", w->hosts[0].nonce,
                  (unsigned)c->id, sc->name_tag);
@@ -211,7 +201,7 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
     /* Automatic CMA only with a core for every local rank (measured: with
      * more ranks than cores the slots are as fast or faster), and not when
      * DLCOLL_SHM_CMA_MIN decides for this rank. */
-    s->cma_wanted = w->settings.shm_cma_min < 0 && dlc_world_core_per_local_rank(w);
+    s->cma_wanted = w->settings.shm_cma_min < 0 && w->hostmap.core_per_local_rank;
     atomic_store_explicit(&me->cma_state, s->cma_wanted ? DLC_SHM_CMA_IDENT : DLC_SHM_CMA_NO,
                           memory_order_release);
     s->cma_probed = !s->cma_wanted;

@@ -20,16 +20,6 @@ uint64_t dlc_now_ns(void)
     return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
-int dlc_world_local_ranks(const dlc_world *w)
-{
-    int local = 1;
-    for (int i = 0; w->hosts && i < w->size; i++)
-        if (i != w->rank &&
-            strncmp(w->hosts[i].host, w->hosts[w->rank].host, DLC_HOSTNAME_MAX) == 0)
-            local++;
-    return local;
-}
-
 /* ------------------------------------------------------------------ registry */
 
 dlcoll_status_t dlc_comm_new(dlc_world *w, uint32_t id, int rank, int size, const int *members,
@@ -105,10 +95,9 @@ int dlc_comm_all_local(dlcoll_comm *c)
 {
     if (c->all_local < 0) {
         const dlc_world *w = c->w;
-        const char *mine = w->hosts[w->rank].host;
         c->all_local = 1;
         for (int i = 0; i < c->size && c->all_local; i++)
-            c->all_local = strncmp(w->hosts[c->members[i]].host, mine, DLC_HOSTNAME_MAX) == 0;
+            c->all_local = dlc_hostmap_same(&w->hostmap, c->members[i], w->rank);
     }
     return c->all_local;
 }

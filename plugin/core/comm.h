@@ -27,12 +27,12 @@
 #include "plugin/util/error.h"
 #include "plugin/util/log.h"
 #include "plugin/bootstrap/store.h"
+#include "plugin/core/hostmap.h"
 #include "plugin/core/tag.h"
 #include "plugin/topology/topology.h"
 #include "plugin/transport/transport.h"
 #include "providers/provider.h"
 
-#define DLC_HOSTNAME_MAX 64
 #define DLC_MSG_MAX 1024         /* a composed message: prefix + (forwarded) cause */
 #define DLC_NOTICE_SLOTS 4       /* NOTICE receives kept posted per world */
 #define DLC_NOTICE_MSG_MAX 400   /* text carried by one NOTICE */
@@ -121,6 +121,7 @@ struct dlc_world {
     int waiters;                     /* threads inside dlc_progress_wait() */
     int rank, size;                  /* world rank and size */
     dlc_host_rec *hosts;             /* [size], from the store */
+    dlc_hostmap hostmap;             /* who runs where, from hosts (hostmap.h) */
     uint64_t *dead_ns;               /* [size]: when liveness found the rank gone, 0 = alive */
     int *stat_fds;                   /* [size]: /proc/<pid>/stat of local peers, else -1 */
     int *pid_fds;                    /* [size]: pidfd of local peers (readable = exited), else -1 */
@@ -182,8 +183,6 @@ struct dlcoll_comm {
 
 uint64_t dlc_now_ns(void);
 
-/* Ranks of the world on this host (this one included; hosts by name). */
-int dlc_world_local_ranks(const dlc_world *w);
 #define DLC_MS_NS UINT64_C(1000000)
 
 /* ------------------------------------------------------------------ comm.c */
@@ -254,9 +253,6 @@ void dlc_comm_fail(dlcoll_comm *c, dlcoll_status_t status, const char *cause, in
  * Returns non-zero when anything happened. */
 int dlc_progress_pass(dlc_world *w);
 
-/* Non-zero when this host has a core (of those this process may run on) for
- * every rank of the world on it. */
-int dlc_world_core_per_local_rank(const dlc_world *w);
 
 /* Block until r completes (timeout_ms < 0: only the comm's timeout bounds it;
  * else a wait timeout fails the op and the comm).  Drops w->lock between polls. */

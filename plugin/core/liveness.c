@@ -137,7 +137,7 @@ static int pidfd_says_exited(const dlc_world *w, int r)
 
 static int on_this_host(const dlc_world *w, int r)
 {
-    return strncmp(w->hosts[r].host, w->hosts[w->rank].host, DLC_HOSTNAME_MAX) == 0;
+    return dlc_hostmap_same(&w->hostmap, r, w->rank);
 }
 
 void dlc_liveness_open(dlc_world *w)

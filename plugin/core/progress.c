@@ -155,23 +155,11 @@ int dlc_progress_pass(dlc_world *w)
     return activity;
 }
 
-int dlc_world_core_per_local_rank(const dlc_world *w)
-{
-    int local = dlc_world_local_ranks(w);
-    int cpus = 0;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0)
-        cpus = CPU_COUNT(&set);
-    if (cpus <= 0)
-        cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    return cpus > 0 && local <= cpus;
-}
-
 /* The longest a waiter spins before yielding: SPIN_MAX_NS when this host
  * has a core for every rank of the world on it, else SPIN_MIN_NS. */
 static int choose_spin_max_ns(const dlc_world *w)
 {
-    return dlc_world_core_per_local_rank(w) ? SPIN_MAX_NS : SPIN_MIN_NS;
+    return w->hostmap.core_per_local_rank ? SPIN_MAX_NS : SPIN_MIN_NS;
 }
 
 /* Adapt the spin to how long the waits turn out to be: a wait that ended

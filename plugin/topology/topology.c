@@ -24,6 +24,7 @@
 
 #include <hwloc.h>
 
+#include "plugin/util/config.h"
 #include "plugin/util/guest.h"
 #include "plugin/topology/topology.h"
 
@@ -163,14 +164,10 @@ void dlc_topology_pick_iface(const dlc_topology *topo, const char *remote_host, 
     if (cap == 0)
         return;
     iface[0] = '\0';
-    if ((env = getenv("DLCOLL_IFACE")) && env[0]) {
+    const char *from;
+    if ((env = dlc_env_iface(&from))) {
         snprintf(iface, cap, "%s", env);
-        snprintf(reason, sizeof reason, "DLCOLL_IFACE is set");
-        goto done;
-    }
-    if ((env = getenv("FI_TCP_IFACE")) && env[0]) {
-        snprintf(iface, cap, "%s", env);
-        snprintf(reason, sizeof reason, "FI_TCP_IFACE is set");
+        snprintf(reason, sizeof reason, "%s is set", from);
         goto done;
     }
     if (getifaddrs(&ifs) != 0)

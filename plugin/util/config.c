@@ -490,3 +490,35 @@ dlcoll_status_t dlc_settings_resolve(const dlcoll_config_t *config, dlc_getenv_f
         return st;
     return resolve_misc(&c, &env, out, err);
 }
+
+/* ------------------------------------------------------------------ read later */
+
+static const char *env_nonempty(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0] ? v : NULL;
+}
+
+const char *dlc_env_algo(void)
+{
+    return env_nonempty("DLCOLL_ALGO");
+}
+
+const char *dlc_env_log_level(void)
+{
+    return env_nonempty("DLCOLL_DEBUG");
+}
+
+const char *dlc_env_iface(const char **from)
+{
+    static const char *const vars[] = {"DLCOLL_IFACE", "FI_TCP_IFACE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = env_nonempty(vars[i]);
+        if (v) {
+            *from = vars[i];
+            return v;
+        }
+    }
+    *from = NULL;
+    return NULL;
+}

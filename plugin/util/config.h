@@ -58,6 +58,15 @@ typedef struct dlc_settings {
 dlcoll_status_t dlc_settings_resolve(const dlcoll_config_t *config, dlc_getenv_fn getenv_fn,
                                      void *getenv_ctx, dlc_settings *out, dlc_err *err);
 
+/* The variables read after init, each when it is needed (docs/abi.md
+ * section 6); with dlc_settings_resolve the only readers of the process
+ * environment.  NULL when unset or empty. */
+const char *dlc_env_algo(void);      /* DLCOLL_ALGO: at init and every allgather, barrier, split */
+const char *dlc_env_log_level(void); /* DLCOLL_DEBUG: for a logger made without settings */
+/* The interface the user asked for: DLCOLL_IFACE, then FI_TCP_IFACE; *from
+ * names the variable. */
+const char *dlc_env_iface(const char **from);
+
 /* Parse an init_method URL ("tcp://h:p", "file:///p", "env://") into out. */
 dlcoll_status_t dlc_parse_init_method(const char *url, dlc_getenv_fn getenv_fn, void *getenv_ctx,
                                       dlc_settings *out, dlc_err *err);

@@ -5,6 +5,7 @@
  * piece: to the callback as one string, or to stderr with one write() call, so
  * that lines of ranks sharing a terminal do not interleave mid-line.
  */
+#include "plugin/util/config.h"
 #include "plugin/util/log.h"
 
 #include <errno.h>
@@ -56,7 +57,7 @@ void dlc_logger_init(dlc_logger *lg, dlcoll_log_fn fn, void *ctx, int level, int
 
     const char *bad_env = NULL;
     if (level < 0) {
-        const char *env = getenv("DLCOLL_DEBUG");
+        const char *env = dlc_env_log_level();
         level = DLCOLL_LOG_WARN;
         if (env != NULL && env[0] != '\0') {
             int parsed = dlc_log_level_parse(env);

@@ -31,7 +31,7 @@
  *
  * Handshakes, as in the ring (see coll/allgather/ring.c for why: libfabric 1.17's
  * shm spins for ever on a truncated large message): with blocks larger than
- * DIRECT_EAGER_MAX bytes, each rank sends every peer an empty message at
+ * DLC_AG_EAGER_MAX bytes, each rank sends every peer an empty message at
  * start (step DLC_STEP_MAX, same CQ data word) saying "I am in this op with
  * this dtype and size", and sends its block to peer p only once p's
  * handshake arrived and matched, so a large message only ever goes to a rank
@@ -61,7 +61,6 @@
 #include "plugin/coll/allgather/wire.h"
 #include "plugin/coll/coll.h"
 
-#define DIRECT_EAGER_MAX 1024 /* blocks up to this size: sent at once, no handshakes */
 
 typedef dlc_wire_block direct_block;
 
@@ -120,7 +119,7 @@ static dlcoll_status_t direct_start(dlcoll_request *r, dlc_err *err)
         st = dlc_ag_place_own_block(p, s->blocks[p->rank].bounce, err);
     if (st != DLCOLL_SUCCESS)
         return st;
-    s->eager = p->bytes <= DIRECT_EAGER_MAX;
+    s->eager = p->bytes <= DLC_AG_EAGER_MAX;
     s->handshakes = !s->eager;
     return DLCOLL_SUCCESS;
 }

@@ -59,9 +59,9 @@ static dlc_hier_layout *layout_build(dlcoll_comm *c)
     if (!lay || !host_of || !first || !count)
         goto fail;
     for (int i = 0; i < n; i++) {
-        const char *hi = w->hosts[c->members[i]].host;
+        int wh = w->hostmap.host_of[c->members[i]]; /* the world's host index */
         int h = 0;
-        while (h < lay->H && strncmp(w->hosts[c->members[first[h]]].host, hi, DLC_HOSTNAME_MAX))
+        while (h < lay->H && w->hostmap.host_of[c->members[first[h]]] != wh)
             h++;
         if (h == lay->H)
             first[lay->H++] = i;
@@ -341,7 +341,7 @@ static dlcoll_status_t hier_prepare(dlc_ag_plan *plan, void **state, int *n_slot
         goto fail;
     ap.in_place = 1;
     ap.comm = pc;
-    const dlc_ag_algo *aalgo = s->plan.bytes <= 1024 ? &dlc_ag_direct : &dlc_ag_ring;
+    const dlc_ag_algo *aalgo = dlc_ag_choose_flat(s->plan.bytes, H);
     st = sub_prepare(NULL, &s->a, aalgo, &ap, pc, n_slots, err); /* takes ap over */
     if (st == DLCOLL_SUCCESS)
         return st;

@@ -30,7 +30,7 @@
  * shm provider of libfabric 1.17 spins forever inside fi_cq_read (its CMA copy
  * loop) when a large message is truncated, also blocking the sender.  The
  * cost is one small message latency at the start of the op.
- * Small blocks (at most RING_EAGER_MAX bytes, far below the size where shm
+ * Small blocks (at most DLC_AG_EAGER_MAX bytes, far below the size where shm
  * leaves its inline/inject buffers for CMA) do not wait for the handshake:
  * a truncated small message is harmless (the receive is exact-size, so the
  * provider reports the truncation and writes nothing past the block), and
@@ -45,7 +45,6 @@
 #include "plugin/coll/allgather/wire.h"
 #include "plugin/coll/coll.h"
 
-#define RING_EAGER_MAX 1024 /* blocks up to this size are sent before the handshake */
 
 typedef dlc_wire_block ring_block;
 
@@ -105,7 +104,7 @@ static dlcoll_status_t ring_start(dlcoll_request *r, dlc_err *err)
     if (st != DLCOLL_SUCCESS)
         return st;
     s->blocks[p->rank].present = 1;
-    s->eager = p->bytes <= RING_EAGER_MAX;
+    s->eager = p->bytes <= DLC_AG_EAGER_MAX;
     return DLCOLL_SUCCESS;
 }
 
