@@ -80,6 +80,22 @@ void dlc_comm_free(dlcoll_comm *c)
     free(c);
 }
 
+void dlc_comm_view_init(dlcoll_comm *v, const dlcoll_comm *parent, int rank, int size,
+                        int *members, const char *suffix)
+{
+    memset(v, 0, sizeof *v);
+    v->w = parent->w;
+    v->id = parent->id;
+    v->rank = rank;
+    v->size = size;
+    v->members = members;
+    v->timeout_ms = parent->timeout_ms;
+    v->all_local = -1;
+    atomic_init(&v->aborted, 0);
+    snprintf(v->name, sizeof v->name, "%.40s/%s", parent->name[0] ? parent->name : "world",
+             suffix);
+}
+
 void dlc_comm_ext_release_all(dlcoll_comm *c)
 {
     for (int i = 0; i < DLC_COMM_EXT_SLOTS; i++) {

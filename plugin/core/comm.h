@@ -217,6 +217,15 @@ static inline void dlc_comm_ext_set(dlcoll_comm *c, int slot, void *state,
     c->ext[slot].release = release;
 }
 
+/* Make *v a view of parent: an unregistered communicator of `size` of the
+ * world's ranks (members: world ranks, owned by the caller) in which this
+ * rank is `rank`, with parent's world, id and timeout, named
+ * "<parent>/<suffix>".  The sub-operations of a composite operation run on
+ * views (hier: the partners on the other hosts, this host's members).  Its
+ * owner frees its slots with dlc_comm_ext_release_all, then its memory. */
+void dlc_comm_view_init(dlcoll_comm *v, const dlcoll_comm *parent, int rank, int size,
+                        int *members, const char *suffix);
+
 /* Call every slot's release hook and empty the slots (dlc_comm_free does;
  * so do owners of communicators that are not registered, like hier's). */
 void dlc_comm_ext_release_all(dlcoll_comm *c);

@@ -312,3 +312,49 @@ dlcoll_status_t dlc_slots_check_sends(dlcoll_request *r, int first, int n, int *
     }
     return DLCOLL_SUCCESS;
 }
+
+/* ------------------------------------------------------------------ sub-operations */
+
+void dlc_sub_op_init(dlc_sub_op *so, const dlcoll_request *parent, dlcoll_comm *comm,
+                     const dlc_op_ops *ops, void *state)
+{
+    memset(so, 0, sizeof *so);
+    dlcoll_request *r = &so->req;
+    r->w = comm->w;
+    r->comm = comm;
+    r->ops = ops;
+    r->state = state;
+    r->phase = DLC_REQ_RUNNING;
+    r->status = DLCOLL_IN_PROGRESS;
+    if (parent) {
+        r->op_kind = parent->op_kind;
+        r->op_name = parent->op_name;
+        r->seq = parent->seq;
+    }
+}
+
+dlcoll_status_t dlc_sub_op_step(dlc_sub_op *so, int *progressed, dlc_err *err)
+{
+    dlcoll_request *r = &so->req;
+    dlcoll_status_t st = DLCOLL_SUCCESS;
+    if (!so->started) {
+        so->started = 1;
+        *progressed = 1;
+        st = r->ops->start(r, err);
+        if (st != DLCOLL_SUCCESS && st != DLCOLL_IN_PROGRESS)
+            return st;
+    }
+    st = r->ops->advance(r, progressed, err);
+    if (st == DLCOLL_SUCCESS) {
+        so->done = 1;
+        *progressed = 1;
+    }
+    return st;
+}
+
+void dlc_sub_op_destroy(dlc_sub_op *so)
+{
+    if (so->req.state && so->req.ops && so->req.ops->destroy)
+        so->req.ops->destroy(so->req.state);
+    so->req.state = NULL;
+}

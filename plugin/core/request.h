@@ -130,4 +130,29 @@ dlcoll_status_t dlc_slots_check_sends(dlcoll_request *r, int first, int n, int *
 /* Name of an op kind for messages ("allgather"). */
 const char *dlc_op_kind_name(unsigned kind);
 
+/* ------------------------------------------------------------------ sub-operations */
+
+/* A sub-operation of a composite operation (hier's phases; allreduce's
+ * reduce_scatter and allgather next): a request driven by hand from its
+ * parent's advance, never queued, that shares the parent's sequence number
+ * and runs on a view (dlc_comm_view_init).  The parent's state holds it and
+ * destroys it with its own state. */
+typedef struct dlc_sub_op {
+    dlcoll_request req;
+    int started, done;
+} dlc_sub_op;
+
+/* Make so run ops with its state (taken over) on comm, as part of parent
+ * (NULL: before the parent has a sequence number; the op kind and sequence
+ * number then stay 0). */
+void dlc_sub_op_init(dlc_sub_op *so, const dlcoll_request *parent, dlcoll_comm *comm,
+                     const dlc_op_ops *ops, void *state);
+
+/* Start (once) and advance so: DLCOLL_SUCCESS when done, DLCOLL_IN_PROGRESS,
+ * or the error (err names the peer). */
+dlcoll_status_t dlc_sub_op_step(dlc_sub_op *so, int *progressed, dlc_err *err);
+
+/* Destroy so's state (a no-op when it has none). */
+void dlc_sub_op_destroy(dlc_sub_op *so);
+
 #endif

@@ -140,12 +140,9 @@ static dlcoll_comm *local_get(dlcoll_comm *c, dlc_hier_layout *lay, dlc_err *err
     }
     for (int j = 0; j < lay->L; j++)
         members[j] = c->members[lay->member[lay->my_host * lay->L + j]];
-    lc->w = c->w;
-    lc->id = c->id;
-    lc->rank = lay->my_local;
-    lc->size = lay->L;
-    lc->members = members;
-    lc->timeout_ms = c->timeout_ms;
+    char suffix[24];
+    snprintf(suffix, sizeof suffix, "host%d", lay->my_host);
+    dlc_comm_view_init(lc, c, lay->my_local, lay->L, members, suffix);
     lc->all_local = 1; /* its members are this host's by construction */
     dlc_shm_comm *sc = dlc_shm_comm_get(lc);
     if (!sc) {
@@ -156,8 +153,6 @@ static dlcoll_comm *local_get(dlcoll_comm *c, dlc_hier_layout *lay, dlc_err *err
     }
     sc->auto_use = 0;
     sc->name_tag = lay->my_host;
-    snprintf(lc->name, sizeof lc->name, "%.40s/host%d", c->name[0] ? c->name : "world",
-             lay->my_host);
     lay->local = lc;
     return lc;
 }
@@ -179,12 +174,6 @@ static void hier_release(dlcoll_comm *c, void *state)
 
 /* ------------------------------------------------------------------ sub-requests */
 
-typedef struct sub_op {
-    dlcoll_request req;    /* driven by hand, never queued */
-    const dlc_ag_algo *algo;
-    int started, done;
-} sub_op;
-
 typedef struct hier_state {
     dlc_ag_plan plan;
     dlc_hier_layout *lay;
@@ -192,28 +181,22 @@ typedef struct hier_state {
     int *partners_w;       /* [H] world ranks of (h', my_local) */
     int *a_map;            /* [H] output block of (h', my_local) */
     int *b_maps;           /* [H][L] output block of (h', q) */
-    sub_op a;
-    sub_op b;              /* the running phase-B exchange */
+    dlc_sub_op a;
+    dlc_sub_op b;          /* the running phase-B exchange */
     int b_next;            /* phase-B exchanges finished (index into b_order of the next) */
     int b_ready;           /* b is prepared for exchange b_next */
     int *b_order;          /* [H]: my host first, then the others in order */
     dlc_tensor b_input;    /* input of the running phase-B exchange */
 } hier_state;
 
-static void sub_destroy(sub_op *s)
-{
-    if (s->req.state && s->req.ops && s->req.ops->destroy)
-        s->req.ops->destroy(s->req.state);
-    s->req.state = NULL;
-}
-
 static void hier_destroy(void *state)
 {
     hier_state *s = state;
     if (!s)
         return;
-    sub_destroy(&s->a);
-    sub_destroy(&s->b);
+    dlc_sub_op_destroy(&s->a);
+    dlc_sub_op_destroy(&s->b);
+    dlc_comm_ext_release_all(&s->partners);
     free(s->partners_w);
     free(s->a_map);
     free(s->b_maps);
@@ -238,50 +221,17 @@ static dlcoll_status_t sub_plan(const dlc_ag_plan *p, int n, int rank, const int
     return DLCOLL_SUCCESS;
 }
 
-/* Prepare sub-operation so with the plan (taken over) over comm. */
-static dlcoll_status_t sub_prepare(dlcoll_request *parent, sub_op *so, const dlc_ag_algo *algo,
+/* Prepare sub-operation so: algo over comm with plan (taken over). */
+static dlcoll_status_t sub_prepare(dlcoll_request *parent, dlc_sub_op *so, const dlc_ag_algo *algo,
                                    dlc_ag_plan *plan, dlcoll_comm *comm, int *n_slots,
                                    dlc_err *err)
 {
-    memset(so, 0, sizeof *so);
-    so->algo = algo;
-    dlcoll_request *r = &so->req;
-    r->w = comm->w;
-    r->comm = comm;
-    r->ops = algo->ops;
-    r->phase = DLC_REQ_RUNNING;
-    r->status = DLCOLL_IN_PROGRESS;
-    if (parent) {
-        r->op_kind = parent->op_kind;
-        r->op_name = parent->op_name;
-        r->seq = parent->seq;
-    }
     void *state = NULL;
     int ns = 0;
     dlcoll_status_t st = algo->prepare(plan, &state, &ns, err);
-    r->state = state;
+    dlc_sub_op_init(so, parent, comm, algo->ops, state);
     if (n_slots)
         *n_slots = ns;
-    return st;
-}
-
-/* Start (once) and advance so: SUCCESS when done, IN_PROGRESS, or the error. */
-static dlcoll_status_t sub_step(sub_op *so, int *progressed, dlc_err *err)
-{
-    dlcoll_request *r = &so->req;
-    dlcoll_status_t st = DLCOLL_SUCCESS;
-    if (!so->started) {
-        so->started = 1;
-        *progressed = 1;
-        st = r->ops->start(r, err);
-        if (st != DLCOLL_SUCCESS && st != DLCOLL_IN_PROGRESS)
-            return st;
-    }
-    st = r->ops->advance(r, progressed, err);
-    if (st == DLCOLL_SUCCESS) {
-        so->done = 1;
-        *progressed = 1;
-    }
     return st;
 }
 
@@ -328,13 +278,7 @@ static dlcoll_status_t hier_prepare(dlc_ag_plan *plan, void **state, int *n_slot
     /* Phase A's view and sub-plan: H ranks, this rank is index me_h; its own
      * block is put in place by phase B's first exchange, so in place here. */
     dlcoll_comm *pc = &s->partners;
-    pc->w = c->w;
-    pc->id = c->id;
-    pc->rank = me_h;
-    pc->size = H;
-    pc->members = s->partners_w;
-    pc->timeout_ms = c->timeout_ms;
-    snprintf(pc->name, sizeof pc->name, "%.40s/partners", c->name[0] ? c->name : "world");
+    dlc_comm_view_init(pc, c, me_h, H, s->partners_w, "partners");
     dlc_ag_plan ap;
     st = sub_plan(&s->plan, H, me_h, s->a_map, &ap, err);
     if (st != DLCOLL_SUCCESS)
@@ -385,7 +329,7 @@ static dlcoll_status_t start_b(dlcoll_request *r, hier_state *s, int k, dlc_err 
         bp.input = s->b_input;
     }
     bp.in_place = 1; /* the own block was placed by hier_start */
-    sub_destroy(&s->b);
+    dlc_sub_op_destroy(&s->b);
     return sub_prepare(r, &s->b, &dlc_ag_shm, &bp, lc, NULL, err);
 }
 
@@ -402,7 +346,7 @@ static dlcoll_status_t step_b(dlcoll_request *r, hier_state *s, int *progressed,
                 return st;
             s->b_ready = 1;
         }
-        dlcoll_status_t st = sub_step(&s->b, progressed, err);
+        dlcoll_status_t st = dlc_sub_op_step(&s->b, progressed, err);
         if (st != DLCOLL_SUCCESS)
             return st;
         s->b_ready = 0;
@@ -428,7 +372,7 @@ static dlcoll_status_t hier_start(dlcoll_request *r, dlc_err *err)
     st = step_b(r, s, &progressed, err);
     if (st != DLCOLL_SUCCESS && st != DLCOLL_IN_PROGRESS)
         return st;
-    st = sub_step(&s->a, &progressed, err);
+    st = dlc_sub_op_step(&s->a, &progressed, err);
     return st == DLCOLL_IN_PROGRESS ? DLCOLL_SUCCESS : st;
 }
 
@@ -436,7 +380,7 @@ static dlcoll_status_t hier_advance(dlcoll_request *r, int *progressed, dlc_err 
 {
     hier_state *s = r->state;
     if (!s->a.done) {
-        dlcoll_status_t st = sub_step(&s->a, progressed, err);
+        dlcoll_status_t st = dlc_sub_op_step(&s->a, progressed, err);
         if (st != DLCOLL_SUCCESS && st != DLCOLL_IN_PROGRESS)
             return st;
     }
