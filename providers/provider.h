@@ -15,11 +15,11 @@
 struct fi_info;
 
 typedef struct dlc_provider {
-    const char *name;        /* dlcoll's short name: "shm", "tcp", "verbs", ... */
-    const char *fi_name;     /* libfabric's prov_name: "shm", "tcp;ofi_rxm", "verbs;ofi_rxm", "efa" */
-    int intra_host_only;     /* usable only when every rank is on one host */
-    int uses_ip_iface;       /* honours an interface choice (domain name = interface name) */
-    int auto_rank;           /* preference when chosen automatically; 0 = never automatic */
+    const char *name;    /* dlcoll's short name: "shm", "tcp", "verbs", ... */
+    const char *fi_name; /* libfabric's prov_name: "shm", "tcp;ofi_rxm", "verbs;ofi_rxm", "efa" */
+    int intra_host_only; /* usable only when every rank is on one host */
+    int uses_ip_iface;   /* honours an interface choice (domain name = interface name) */
+    int auto_rank;       /* preference when chosen automatically; 0 = never automatic */
     /* Adjust hints before fi_getinfo (mr_mode, addr_format, caps, the
      * interface as domain name ...).  iface may be NULL.  Never touches the
      * process environment: dlcoll is a guest in its host's process. */

@@ -80,18 +80,20 @@ dlcoll_status_t dlc_provider_choose(const char *requested, uint32_t common_mask,
         const dlc_provider *p = dlc_provider_find(requested);
         if (!p) {
             names_in_mask(~UINT32_C(0), names, sizeof names);
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                            "unknown provider '%s' (known: %s)", requested, names);
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "unknown provider '%s' (known: %s)",
+                            requested, names);
         }
         if (p->intra_host_only && !all_local)
             return dlc_fail(err, DLCOLL_ERR_UNSUPPORTED,
                             "provider '%s' was requested but works only when all ranks are on one "
-                            "host, and this job spans several hosts", p->name);
+                            "host, and this job spans several hosts",
+                            p->name);
         if (!(common_mask & (UINT32_C(1) << index_of(p)))) {
             names_in_mask(common_mask, names, sizeof names);
             return dlc_fail(err, DLCOLL_ERR_UNSUPPORTED,
                             "provider '%s' (%s) was requested but is not available on every rank "
-                            "(available on all ranks: %s)", p->name, p->fi_name, names);
+                            "(available on all ranks: %s)",
+                            p->name, p->fi_name, names);
         }
         *out = p;
         return DLCOLL_SUCCESS;

@@ -36,7 +36,7 @@ static void shm_tune_hints(struct fi_info *hints, const char *iface)
     if (!copy)
         return; /* shm falls back to its own name */
     hints->addr_format = FI_ADDR_STR;
-    hints->src_addr = copy;          /* freed with the hints by fi_freeinfo */
+    hints->src_addr = copy; /* freed with the hints by fi_freeinfo */
     hints->src_addrlen = strlen(copy) + 1;
 }
 
@@ -45,6 +45,6 @@ const dlc_provider dlc_provider_shm = {
     .fi_name = "shm",
     .intra_host_only = 1,
     .uses_ip_iface = 0,
-    .auto_rank = 100,   /* preferred whenever it is allowed (all ranks local) */
+    .auto_rank = 100, /* preferred whenever it is allowed (all ranks local) */
     .tune_hints = shm_tune_hints,
 };

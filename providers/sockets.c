@@ -19,6 +19,6 @@ const dlc_provider dlc_provider_sockets = {
     .fi_name = "sockets",
     .intra_host_only = 0,
     .uses_ip_iface = 1,
-    .auto_rank = 0,     /* never automatic */
+    .auto_rank = 0, /* never automatic */
     .tune_hints = sockets_tune_hints,
 };

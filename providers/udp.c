@@ -18,6 +18,6 @@ const dlc_provider dlc_provider_udp = {
     .fi_name = "udp;ofi_rxd",
     .intra_host_only = 0,
     .uses_ip_iface = 1,
-    .auto_rank = 0,     /* never automatic */
+    .auto_rank = 0, /* never automatic */
     .tune_hints = udp_tune_hints,
 };

@@ -16,8 +16,8 @@ dlcoll_status_t dlc_api_init(const dlcoll_config_t *config, dlcoll_comm **out);
 dlcoll_status_t dlc_api_finalize(dlcoll_comm *world);
 
 /* group.c */
-dlcoll_status_t dlc_api_group_create(dlcoll_comm *parent, const int *ranks, int n,
-                                     const char *name, dlcoll_comm **out);
+dlcoll_status_t dlc_api_group_create(dlcoll_comm *parent, const int *ranks, int n, const char *name,
+                                     dlcoll_comm **out);
 dlcoll_status_t dlc_api_group_split(dlcoll_comm *parent, int color, int key, dlcoll_comm **out);
 dlcoll_status_t dlc_api_group_destroy(dlcoll_comm *group);
 

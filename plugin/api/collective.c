@@ -155,8 +155,9 @@ dlcoll_status_t dlc_api_wait(dlcoll_request *r, int timeout_ms)
 {
     dlc_world *w = r->w;
     pthread_mutex_lock(&w->lock);
-    dlcoll_status_t st =
-        r->phase == DLC_REQ_DONE ? r->status : dlc_progress_wait(r, timeout_ms < 0 ? -1 : timeout_ms);
+    dlcoll_status_t st = r->phase == DLC_REQ_DONE
+                             ? r->status
+                             : dlc_progress_wait(r, timeout_ms < 0 ? -1 : timeout_ms);
     if (st != DLCOLL_SUCCESS && r->comm)
         dlc_comm_set_error(r->comm, r->error);
     pthread_mutex_unlock(&w->lock);

@@ -58,8 +58,10 @@ dlcoll_status_t dlc_api_finalize(dlcoll_comm *c)
     if (!dlc_comm_is_world(c)) {
         char who[256], msg[DLC_MSG_MAX];
         pthread_mutex_lock(&w->lock);
-        snprintf(msg, sizeof msg, "%s: finalize: needs the world communicator (free groups with "
-                 "group_destroy)", dlc_comm_who(c, who, sizeof who));
+        snprintf(msg, sizeof msg,
+                 "%s: finalize: needs the world communicator (free groups with "
+                 "group_destroy)",
+                 dlc_comm_who(c, who, sizeof who));
         dlc_comm_set_error(c, msg);
         pthread_mutex_unlock(&w->lock);
         dlc_thread_error_set(msg);

@@ -107,8 +107,8 @@ static int next_creation(dlc_world *w, const char *base, int *k)
 /* Register the group both paths agreed on: id, this rank's index me, and its
  * members given as parent ranks; then apply notices that arrived for it
  * before it existed here. */
-static dlcoll_status_t new_group(dlcoll_comm *parent, uint32_t id, int me, const int *pranks,
-                                 int n, const char *name, dlcoll_comm **out, dlc_err *err)
+static dlcoll_status_t new_group(dlcoll_comm *parent, uint32_t id, int me, const int *pranks, int n,
+                                 const char *name, dlcoll_comm **out, dlc_err *err)
 {
     dlc_world *w = parent->w;
     int *members = malloc((size_t)n * sizeof *members);
@@ -186,8 +186,8 @@ static void group_key_base(const dlcoll_comm *parent, const int *ranks, int n, c
              (uint32_t)hn, hr);
 }
 
-dlcoll_status_t dlc_api_group_create(dlcoll_comm *parent, const int *ranks, int n,
-                                     const char *name, dlcoll_comm **out)
+dlcoll_status_t dlc_api_group_create(dlcoll_comm *parent, const int *ranks, int n, const char *name,
+                                     dlcoll_comm **out)
 {
     *out = NULL;
     dlc_world *w = parent->w;
@@ -235,18 +235,23 @@ dlcoll_status_t dlc_api_group_create(dlcoll_comm *parent, const int *ranks, int 
         size_t len = 0;
         st = store_get(w, key, &id, sizeof id, &len, parent->timeout_ms, &err);
         if (st == DLCOLL_ERR_TIMEOUT)
-            dlc_fail(&err, DLCOLL_ERR_TIMEOUT, "group '%s': timed out after %d ms waiting for "
+            dlc_fail(&err, DLCOLL_ERR_TIMEOUT,
+                     "group '%s': timed out after %d ms waiting for "
                      "its rank 0 (world rank %d) to publish the group id (did every member call "
-                     "group_create with the same ranks and name?)", name, parent->timeout_ms,
-                     parent->members[ranks[0]]);
+                     "group_create with the same ranks and name?)",
+                     name, parent->timeout_ms, parent->members[ranks[0]]);
         if (st != DLCOLL_SUCCESS)
             goto fail;
         if (len != sizeof id || id == 0 || id > DLC_COMM_ID_MAX)
-            st = dlc_fail(&err, DLCOLL_ERR_BOOTSTRAP, "group '%s': store key %s holds a bad id "
-                          "(%zu bytes)", name, key, len);
+            st = dlc_fail(&err, DLCOLL_ERR_BOOTSTRAP,
+                          "group '%s': store key %s holds a bad id "
+                          "(%zu bytes)",
+                          name, key, len);
         else if (dlc_comm_lookup(w, id))
-            st = dlc_fail(&err, DLCOLL_ERR_INTERNAL, "group '%s': id %" PRIu32 " is already in "
-                          "use here", name, id);
+            st = dlc_fail(&err, DLCOLL_ERR_INTERNAL,
+                          "group '%s': id %" PRIu32 " is already in "
+                          "use here",
+                          name, id);
         if (st != DLCOLL_SUCCESS)
             goto fail;
     }
@@ -303,7 +308,7 @@ dlcoll_status_t dlc_api_group_split(dlcoll_comm *parent, int color, int key, dlc
     dlcoll_status_t st;
     int32_t *all = NULL;
     split_entry *mine = NULL;
-    int *pranks = NULL;              /* the new group's parent ranks, in group rank order */
+    int *pranks = NULL; /* the new group's parent ranks, in group rank order */
     char msg[DLC_MSG_MAX];
     if (color < 0 && color != DLCOLL_SPLIT_NOCOLOR) {
         st = dlc_fail(&err, DLCOLL_ERR_INVALID_ARGUMENT,
@@ -402,11 +407,15 @@ dlcoll_status_t dlc_api_group_destroy(dlcoll_comm *g)
     pthread_mutex_lock(&w->lock);
     dlc_comm_who(g, who, sizeof who);
     if (dlc_comm_is_world(g)) {
-        snprintf(msg, sizeof msg, "%s: group_destroy: this is the world communicator; use "
-                 "finalize", who);
+        snprintf(msg, sizeof msg,
+                 "%s: group_destroy: this is the world communicator; use "
+                 "finalize",
+                 who);
     } else if (g->head) {
-        snprintf(msg, sizeof msg, "%s: group_destroy: the group has pending requests; wait for "
-                 "them first", who);
+        snprintf(msg, sizeof msg,
+                 "%s: group_destroy: the group has pending requests; wait for "
+                 "them first",
+                 who);
     } else {
         dlc_comm_free(g);
         pthread_mutex_unlock(&w->lock);

@@ -50,8 +50,8 @@ static dlcoll_status_t exchange_hosts(dlc_world *w, dlc_err *err)
     for (int i = 0; st == DLCOLL_SUCCESS && i < w->size; i++)
         w->hosts[i].host[DLC_HOSTNAME_MAX - 1] = '\0';
     if (st == DLCOLL_SUCCESS)
-        st = dlc_hostmap_build(&w->hostmap, w->size, w->rank, w->hosts[0].host,
-                               sizeof w->hosts[0], err);
+        st = dlc_hostmap_build(&w->hostmap, w->size, w->rank, w->hosts[0].host, sizeof w->hosts[0],
+                               err);
     if (st == DLCOLL_SUCCESS)
         dlc_liveness_open(w);
     return st;
@@ -75,12 +75,12 @@ static dlcoll_status_t check_some_provider(dlc_world *w, dlc_err *err)
          * succeed here after failing in exchange_hosts, but if it did:) */
         if (!w->fabric_held)
             dlc_fabric_release(&w->lg);
-        snprintf(why.msg, sizeof why.msg, "no libfabric provider works here (DLCOLL_DEBUG=TRACE "
-                                          "lists why each was refused)");
+        snprintf(why.msg, sizeof why.msg,
+                 "no libfabric provider works here (DLCOLL_DEBUG=TRACE "
+                 "lists why each was refused)");
     }
-    return dlc_fail(err, DLCOLL_ERR_TRANSPORT,
-                    "rank %d (%s)%s can use no libfabric provider%s%s", first,
-                    w->hosts[first].host, count > 1 ? " and others" : "",
+    return dlc_fail(err, DLCOLL_ERR_TRANSPORT, "rank %d (%s)%s can use no libfabric provider%s%s",
+                    first, w->hosts[first].host, count > 1 ? " and others" : "",
                     w->hosts[w->rank].probe_mask == 0 ? ": " : "; see that rank's error",
                     w->hosts[w->rank].probe_mask == 0 ? why.msg : "");
 }
@@ -126,8 +126,10 @@ static dlcoll_status_t exchange_addresses(dlc_world *w, dlc_err *err)
                              w->settings.timeout_ms, err);
     for (int i = 0; st == DLCOLL_SUCCESS && i < w->size; i++) {
         if (all[i].len == 0 || all[i].len > DLC_MAX_ADDR)
-            st = dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "rank %d published an endpoint name of %u "
-                          "bytes", i, (unsigned)all[i].len);
+            st = dlc_fail(err, DLCOLL_ERR_BOOTSTRAP,
+                          "rank %d published an endpoint name of %u "
+                          "bytes",
+                          i, (unsigned)all[i].len);
         lens[i] = all[i].len;
     }
     if (st == DLCOLL_SUCCESS)
@@ -144,11 +146,12 @@ static dlcoll_status_t make_world_comm(dlc_world *w, dlc_err *err)
         return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
     for (int i = 0; i < w->size; i++)
         members[i] = i;
-    dlcoll_status_t st = dlc_comm_new(w, DLC_WORLD_COMM_ID, w->rank, w->size, members, "world",
-                                      &w->world, err);
+    dlcoll_status_t st =
+        dlc_comm_new(w, DLC_WORLD_COMM_ID, w->rank, w->size, members, "world", &w->world, err);
     free(members);
     if (st == DLCOLL_SUCCESS)
-        w->world->next_seq = 0; /* the init barrier is barrier #0; the application's ops count from 1 */
+        w->world->next_seq =
+            0; /* the init barrier is barrier #0; the application's ops count from 1 */
     return st;
 }
 
@@ -180,15 +183,9 @@ static dlcoll_status_t first_barrier(dlc_world *w, dlc_err *err)
 static const char *rendezvous_text(const dlc_settings *s, char *buf, size_t cap)
 {
     switch (s->rdv) {
-    case DLC_RDV_TCP:
-        snprintf(buf, cap, "tcp://%s:%d", s->rdv_host, s->rdv_port);
-        break;
-    case DLC_RDV_FILE:
-        snprintf(buf, cap, "file://%s", s->rdv_path);
-        break;
-    default:
-        snprintf(buf, cap, "the host's store");
-        break;
+    case DLC_RDV_TCP: snprintf(buf, cap, "tcp://%s:%d", s->rdv_host, s->rdv_port); break;
+    case DLC_RDV_FILE: snprintf(buf, cap, "file://%s", s->rdv_path); break;
+    default: snprintf(buf, cap, "the host's store"); break;
     }
     return buf;
 }
@@ -217,7 +214,8 @@ static dlcoll_status_t build(dlc_world *w, const dlcoll_config_t *config, dlc_er
         return st;
     w->rank = w->settings.rank;
     w->size = w->settings.world_size;
-    dlc_logger_init(&w->lg, w->settings.log_fn, w->settings.log_ctx, w->settings.log_level, w->rank);
+    dlc_logger_init(&w->lg, w->settings.log_fn, w->settings.log_ctx, w->settings.log_level,
+                    w->rank);
 
     const dlc_ag_algo *algo;
     if ((st = dlc_ag_algo_find(dlc_env_algo(), &algo, err)) != DLCOLL_SUCCESS)

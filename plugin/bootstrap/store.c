@@ -20,8 +20,7 @@ dlcoll_status_t dlc_store_open(const dlc_settings *s, dlc_store **out, dlc_err *
         return dlc_store_host_open(s->store, timeout_ms, out, err);
     case DLC_RDV_TCP:
         return dlc_store_tcp_open(s->rdv_host, s->rdv_port, s->rank, timeout_ms, out, err);
-    case DLC_RDV_FILE:
-        return dlc_store_file_open(s->rdv_path, timeout_ms, out, err);
+    case DLC_RDV_FILE: return dlc_store_file_open(s->rdv_path, timeout_ms, out, err);
     }
     return dlc_fail(err, DLCOLL_ERR_INTERNAL, "unknown rendezvous kind %d", (int)s->rdv);
 }
@@ -34,8 +33,9 @@ static dlcoll_status_t check_key(const dlc_store *st, const char *key, dlc_err *
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s: empty key", st->name);
     size_t len = strnlen(key, DLC_STORE_MAX_KEY + 1);
     if (len > DLC_STORE_MAX_KEY)
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s: key '%.40s...' is longer than %u bytes",
-                        st->name, key, DLC_STORE_MAX_KEY);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                        "%s: key '%.40s...' is longer than %u bytes", st->name, key,
+                        DLC_STORE_MAX_KEY);
     return DLCOLL_SUCCESS;
 }
 
@@ -50,13 +50,13 @@ dlcoll_status_t dlc_store_set(dlc_store *st, const char *key, const void *value,
                         st->name, key, len);
     if (len > DLC_STORE_MAX_VALUE)
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                        "%s: set '%s': value of %zu bytes is larger than the %u-byte limit", st->name,
-                        key, len, DLC_STORE_MAX_VALUE);
+                        "%s: set '%s': value of %zu bytes is larger than the %u-byte limit",
+                        st->name, key, len, DLC_STORE_MAX_VALUE);
     return st->ops->set(st, key, value, len, err);
 }
 
-dlcoll_status_t dlc_store_get(dlc_store *st, const char *key, void *buf, size_t cap,
-                              size_t *len, int timeout_ms, dlc_err *err)
+dlcoll_status_t dlc_store_get(dlc_store *st, const char *key, void *buf, size_t cap, size_t *len,
+                              int timeout_ms, dlc_err *err)
 {
     dlcoll_status_t rc = check_key(st, key, err);
     if (rc != DLCOLL_SUCCESS)
@@ -113,7 +113,8 @@ dlcoll_status_t dlc_store_allgather(dlc_store *st, const char *prefix, int rank,
                                     const void *mine, size_t len, void *all, int timeout_ms,
                                     dlc_err *err)
 {
-    if (st == NULL || prefix == NULL || n < 1 || rank < 0 || rank >= n || (len > 0 && (!mine || !all)))
+    if (st == NULL || prefix == NULL || n < 1 || rank < 0 || rank >= n ||
+        (len > 0 && (!mine || !all)))
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                         "store allgather: bad arguments (prefix %s, rank %d of %d, %zu bytes)",
                         prefix ? prefix : "NULL", rank, n, len);
@@ -122,8 +123,8 @@ dlcoll_status_t dlc_store_allgather(dlc_store *st, const char *prefix, int rank,
 
     char key[DLC_STORE_MAX_KEY + 32];
     if ((size_t)snprintf(key, sizeof key, "%s/%d", prefix, rank) > DLC_STORE_MAX_KEY)
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "store allgather: prefix '%.40s...' is too long",
-                        prefix);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                        "store allgather: prefix '%.40s...' is too long", prefix);
     dlcoll_status_t rc = dlc_store_set(st, key, mine, len, err);
     if (rc != DLCOLL_SUCCESS)
         return rc;
@@ -154,8 +155,8 @@ dlcoll_status_t dlc_store_allgather(dlc_store *st, const char *prefix, int rank,
             break;
         if (got != len) {
             rc = dlc_fail(err, DLCOLL_ERR_BOOTSTRAP,
-                          "rank %d published %zu bytes under %s, expected %zu (ranks disagree)", i, got,
-                          prefix, len);
+                          "rank %d published %zu bytes under %s, expected %zu (ranks disagree)", i,
+                          got, prefix, len);
             break;
         }
     }

@@ -22,8 +22,8 @@ dlcoll_status_t dlc_store_set(dlc_store *st, const char *key, const void *value,
 
 /* Block until key exists (DLCOLL_ERR_TIMEOUT after timeout_ms).  Copies at most cap
  * bytes; *len receives the full length (a value longer than cap is an error). */
-dlcoll_status_t dlc_store_get(dlc_store *st, const char *key, void *buf, size_t cap,
-                              size_t *len, int timeout_ms, dlc_err *err);
+dlcoll_status_t dlc_store_get(dlc_store *st, const char *key, void *buf, size_t cap, size_t *len,
+                              int timeout_ms, dlc_err *err);
 
 /* Each of n ranks publishes len bytes under "<prefix>/<rank>"; all[i*len] gets rank i's.
  * A value of another length is a DLCOLL_ERR_BOOTSTRAP error naming the rank. */

@@ -25,7 +25,7 @@
 
 #define FILE_MAGIC "DLCF"
 #define HEADER_LEN 8
-#define NAME_MAX_ESCAPED 200   /* well under NAME_MAX (255) */
+#define NAME_MAX_ESCAPED 200 /* well under NAME_MAX (255) */
 #define NAME_CUT 160
 
 typedef struct file_store {
@@ -93,8 +93,8 @@ static dlcoll_status_t file_set(dlc_store *base, const char *key, const void *va
 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
-        return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "%s: set '%s': cannot create %s: %s", base->name, key,
-                        tmp, strerror(errno));
+        return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "%s: set '%s': cannot create %s: %s", base->name,
+                        key, tmp, strerror(errno));
     uint32_t klen = (uint32_t)strlen(key);
     unsigned char header[HEADER_LEN];
     memcpy(header, FILE_MAGIC, 4);
@@ -113,15 +113,15 @@ static dlcoll_status_t file_set(dlc_store *base, const char *key, const void *va
     }
     if (bad) {
         unlink(tmp);
-        return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "%s: set '%s': cannot write %s: %s", base->name, key,
-                        path, strerror(saved));
+        return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "%s: set '%s': cannot write %s: %s", base->name,
+                        key, path, strerror(saved));
     }
     return DLCOLL_SUCCESS;
 }
 
 /* Read an open key file: check the header and key, copy the value. */
-static dlcoll_status_t read_value(file_store *fs, int fd, const char *path, const char *key, void *buf,
-                                  size_t cap, size_t *len, dlc_err *err)
+static dlcoll_status_t read_value(file_store *fs, int fd, const char *path, const char *key,
+                                  void *buf, size_t cap, size_t *len, dlc_err *err)
 {
     struct stat sb;
     if (fstat(fd, &sb) != 0)
@@ -134,7 +134,8 @@ static dlcoll_status_t read_value(file_store *fs, int fd, const char *path, cons
                         fs->base.name, path, size);
     char *data = malloc(size);
     if (data == NULL)
-        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "%s: out of memory reading %s", fs->base.name, path);
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "%s: out of memory reading %s", fs->base.name,
+                        path);
     size_t got = 0;
     while (got < size) {
         ssize_t n = read(fd, data + got, size - got);
@@ -150,8 +151,9 @@ static dlcoll_status_t read_value(file_store *fs, int fd, const char *path, cons
     dlcoll_status_t rc = DLCOLL_SUCCESS;
     if (got != size || memcmp(data, FILE_MAGIC, 4) != 0 || stored_klen != klen ||
         memcmp(data + HEADER_LEN, key, klen) != 0) {
-        rc = dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "%s: %s does not hold key '%s' (foreign or damaged file)",
-                      fs->base.name, path, key);
+        rc = dlc_fail(err, DLCOLL_ERR_BOOTSTRAP,
+                      "%s: %s does not hold key '%s' (foreign or damaged file)", fs->base.name,
+                      path, key);
     } else {
         *len = size - HEADER_LEN - klen;
         if (*len > 0 && cap > 0)
@@ -161,8 +163,8 @@ static dlcoll_status_t read_value(file_store *fs, int fd, const char *path, cons
     return rc;
 }
 
-static dlcoll_status_t file_get(dlc_store *base, const char *key, void *buf, size_t cap, size_t *len,
-                                int timeout_ms, dlc_err *err)
+static dlcoll_status_t file_get(dlc_store *base, const char *key, void *buf, size_t cap,
+                                size_t *len, int timeout_ms, dlc_err *err)
 {
     file_store *fs = (file_store *)base;
     char name[NAME_MAX_ESCAPED * 2], path[sizeof fs->dir + sizeof name + 2];
@@ -179,8 +181,8 @@ static dlcoll_status_t file_get(dlc_store *base, const char *key, void *buf, siz
             return rc;
         }
         if (errno != ENOENT)
-            return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "%s: get '%s': cannot open %s: %s", base->name, key,
-                            path, strerror(errno));
+            return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "%s: get '%s': cannot open %s: %s",
+                            base->name, key, path, strerror(errno));
         int64_t left = deadline - dlc_store_now_ms();
         if (left <= 0)
             return dlc_fail(err, DLCOLL_ERR_TIMEOUT, "%s: key '%s' did not appear within %d ms",
@@ -196,7 +198,7 @@ static void file_close(dlc_store *base)
     free(base);
 }
 
-static const dlc_store_ops file_ops = { file_set, file_get, file_close };
+static const dlc_store_ops file_ops = {file_set, file_get, file_close};
 
 /* mkdir -p: create every missing component of path. */
 static int make_dirs(char *path)
@@ -225,8 +227,10 @@ dlcoll_status_t dlc_store_file_open(const char *dir, int timeout_ms, dlc_store *
     while (dlen > 1 && dir[dlen - 1] == '/')
         dlen--;
     if (dir[0] != '/' || dlen >= sizeof((file_store *)0)->dir)
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "file store: '%s' is not an absolute path of "
-                        "at most 1023 characters", dir);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                        "file store: '%s' is not an absolute path of "
+                        "at most 1023 characters",
+                        dir);
     file_store *fs = calloc(1, sizeof *fs);
     if (fs == NULL)
         return dlc_fail(err, DLCOLL_ERR_SYSTEM, "file store %s: out of memory", dir);

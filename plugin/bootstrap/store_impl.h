@@ -15,7 +15,7 @@
 
 #include "plugin/bootstrap/store.h"
 
-#define DLC_STORE_MAX_KEY 1024u               /* bytes, without the NUL      */
+#define DLC_STORE_MAX_KEY 1024u                   /* bytes, without the NUL      */
 #define DLC_STORE_MAX_VALUE (16u * 1024u * 1024u) /* bytes                    */
 
 typedef struct dlc_store_ops {
@@ -32,8 +32,8 @@ typedef struct dlc_store_ops {
 /* Every implementation's struct starts with this. */
 struct dlc_store {
     const dlc_store_ops *ops;
-    int timeout_ms;      /* default for set and for get(timeout_ms < 0) */
-    char name[300];      /* for messages: "store tcp://h:p", "file store /d", ... */
+    int timeout_ms; /* default for set and for get(timeout_ms < 0) */
+    char name[300]; /* for messages: "store tcp://h:p", "file store /d", ... */
 };
 
 dlcoll_status_t dlc_store_host_open(const dlcoll_store_t *host, int timeout_ms, dlc_store **out,
@@ -54,7 +54,7 @@ static inline int64_t dlc_store_now_ms(void)
 /* Sleep for ms milliseconds (restarting after signals). */
 static inline void dlc_store_sleep_ms(int ms)
 {
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }

@@ -22,10 +22,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CONNECT_ATTEMPT_MAX_MS 2000  /* per address, so that others get a turn */
+#define CONNECT_ATTEMPT_MAX_MS 2000 /* per address, so that others get a turn */
 #define RETRY_FIRST_MS 5
 #define RETRY_MAX_MS 100
-#define REPLY_GRACE_MS 2000          /* how long past a GET's timeout we wait for the answer */
+#define REPLY_GRACE_MS 2000 /* how long past a GET's timeout we wait for the answer */
 
 /* timeout_ms + REPLY_GRACE_MS without int overflow, for messages. */
 static int with_grace(int timeout_ms)
@@ -37,9 +37,9 @@ typedef struct tcp_store {
     dlc_store base;
     char host[256];
     int port;
-    char addr[300];                  /* "tcp://host:port" */
-    int fd;                          /* -1 while not connected */
-    dlc_tcp_server *server;          /* rank 0 only */
+    char addr[300];         /* "tcp://host:port" */
+    int fd;                 /* -1 while not connected */
+    dlc_tcp_server *server; /* rank 0 only */
 } tcp_store;
 
 /* ------------------------------------------------------------------ bounded I/O */
@@ -53,7 +53,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
         int64_t left = deadline - dlc_store_now_ms();
         if (left <= 0)
             return IO_TIMEOUT;
-        struct pollfd p = { .fd = fd, .events = events };
+        struct pollfd p = {.fd = fd, .events = events};
         int rc = poll(&p, 1, left > 60000 ? 60000 : (int)left);
         if (rc > 0)
             return IO_OK;
@@ -64,14 +64,16 @@ static int wait_fd(int fd, short events, int64_t deadline)
 
 /* Send or receive exactly len bytes before the deadline.  recv_mode: 1 to
  * receive.  buf NULL while receiving: discard the bytes. */
-static int io_full_flags(int fd, void *buf, size_t len, int recv_mode, int send_flags, int64_t deadline)
+static int io_full_flags(int fd, void *buf, size_t len, int recv_mode, int send_flags,
+                         int64_t deadline)
 {
     unsigned char scratch[4096];
     unsigned char *p = buf;
     while (len > 0) {
         ssize_t n;
         if (recv_mode)
-            n = recv(fd, p ? (void *)p : scratch, p ? len : (len < sizeof scratch ? len : sizeof scratch), 0);
+            n = recv(fd, p ? (void *)p : scratch,
+                     p ? len : (len < sizeof scratch ? len : sizeof scratch), 0);
         else
             n = send(fd, p, len, MSG_NOSIGNAL | send_flags);
         if (n > 0) {
@@ -124,7 +126,8 @@ static int connect_once(const struct addrinfo *ai, int64_t deadline)
         struct sockaddr_storage me, peer;
         socklen_t ml = sizeof me, pl = sizeof peer;
         if (getsockname(fd, (struct sockaddr *)&me, &ml) == 0 &&
-            getpeername(fd, (struct sockaddr *)&peer, &pl) == 0 && ml == pl && memcmp(&me, &peer, ml) == 0)
+            getpeername(fd, (struct sockaddr *)&peer, &pl) == 0 && ml == pl &&
+            memcmp(&me, &peer, ml) == 0)
             errno = ECONNREFUSED;
         else
             return fd;
@@ -136,7 +139,8 @@ static int connect_once(const struct addrinfo *ai, int64_t deadline)
 }
 
 /* Exchange hellos on a fresh connection. */
-static dlcoll_status_t say_hello(tcp_store *ts, int fd, int64_t deadline, int timeout_ms, dlc_err *err)
+static dlcoll_status_t say_hello(tcp_store *ts, int fd, int64_t deadline, int timeout_ms,
+                                 dlc_err *err)
 {
     unsigned char hello[DLC_TCP_HELLO_LEN], reply[DLC_TCP_HELLO_LEN];
     dlc_put_u32(hello, DLC_TCP_MAGIC);
@@ -145,22 +149,27 @@ static dlcoll_status_t say_hello(tcp_store *ts, int fd, int64_t deadline, int ti
     if (rc == IO_OK)
         rc = io_full(fd, reply, sizeof reply, 1, deadline);
     if (rc == IO_TIMEOUT)
-        return dlc_fail(err, DLCOLL_ERR_TIMEOUT,
-                        "%s accepted the connection but sent no store hello within %d ms (is it a dlcoll "
-                        "store?)", ts->addr, timeout_ms);
+        return dlc_fail(
+            err, DLCOLL_ERR_TIMEOUT,
+            "%s accepted the connection but sent no store hello within %d ms (is it a dlcoll "
+            "store?)",
+            ts->addr, timeout_ms);
     if (rc == IO_CLOSED)
         return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP,
-                        "%s closed the connection during the store hello (is it a dlcoll store?)", ts->addr);
+                        "%s closed the connection during the store hello (is it a dlcoll store?)",
+                        ts->addr);
     if (rc != IO_OK)
-        return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "store hello with %s failed: %s", ts->addr, strerror(errno));
+        return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "store hello with %s failed: %s", ts->addr,
+                        strerror(errno));
     if (dlc_get_u32(reply) != DLC_TCP_MAGIC)
-        return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP,
-                        "%s is not a dlcoll store: its hello reply starts with 0x%08x instead of 0x%08x",
-                        ts->addr, dlc_get_u32(reply), DLC_TCP_MAGIC);
+        return dlc_fail(
+            err, DLCOLL_ERR_BOOTSTRAP,
+            "%s is not a dlcoll store: its hello reply starts with 0x%08x instead of 0x%08x",
+            ts->addr, dlc_get_u32(reply), DLC_TCP_MAGIC);
     if (dlc_get_u32(reply + 4) != DLC_TCP_VERSION)
         return dlc_fail(err, DLCOLL_ERR_VERSION,
-                        "the store at %s speaks protocol version %u, this plugin speaks version %u", ts->addr,
-                        dlc_get_u32(reply + 4), DLC_TCP_VERSION);
+                        "the store at %s speaks protocol version %u, this plugin speaks version %u",
+                        ts->addr, dlc_get_u32(reply + 4), DLC_TCP_VERSION);
     return DLCOLL_SUCCESS;
 }
 
@@ -169,8 +178,8 @@ static dlcoll_status_t store_connect(tcp_store *ts, int timeout_ms, dlc_err *err
 {
     char port_s[16];
     snprintf(port_s, sizeof port_s, "%d", ts->port);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICSERV };
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     int64_t deadline = dlc_store_now_ms() + timeout_ms;
     int backoff = RETRY_FIRST_MS;
     char last[160] = "no attempt made";
@@ -186,8 +195,8 @@ static dlcoll_status_t store_connect(tcp_store *ts, int timeout_ms, dlc_err *err
             int64_t now = dlc_store_now_ms();
             if (now >= deadline)
                 break;
-            int64_t attempt_end = now + CONNECT_ATTEMPT_MAX_MS < deadline ? now + CONNECT_ATTEMPT_MAX_MS
-                                                                           : deadline;
+            int64_t attempt_end =
+                now + CONNECT_ATTEMPT_MAX_MS < deadline ? now + CONNECT_ATTEMPT_MAX_MS : deadline;
             int fd = connect_once(ai, attempt_end);
             if (fd < 0) {
                 snprintf(last, sizeof last, "%s", strerror(errno));
@@ -206,8 +215,9 @@ static dlcoll_status_t store_connect(tcp_store *ts, int timeout_ms, dlc_err *err
             freeaddrinfo(res);
         int64_t left = deadline - dlc_store_now_ms();
         if (left <= 0)
-            return dlc_fail(err, DLCOLL_ERR_TIMEOUT, "cannot connect to the store at %s within %d ms: %s",
-                            ts->addr, timeout_ms, last);
+            return dlc_fail(err, DLCOLL_ERR_TIMEOUT,
+                            "cannot connect to the store at %s within %d ms: %s", ts->addr,
+                            timeout_ms, last);
         dlc_store_sleep_ms(backoff < left ? backoff : (int)left);
         backoff = backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : backoff * 2;
     }
@@ -221,14 +231,14 @@ static void drop_connection(tcp_store *ts)
 }
 
 /* Turn an I/O failure during op on key into an error, dropping the connection. */
-static dlcoll_status_t io_failure(tcp_store *ts, int rc, const char *op, const char *key, int waited_ms,
-                                  dlc_err *err)
+static dlcoll_status_t io_failure(tcp_store *ts, int rc, const char *op, const char *key,
+                                  int waited_ms, dlc_err *err)
 {
     int e = errno;
     drop_connection(ts);
     if (rc == IO_TIMEOUT)
-        return dlc_fail(err, DLCOLL_ERR_TIMEOUT, "store %s did not answer %s('%s') within %d ms", ts->addr, op,
-                        key, waited_ms);
+        return dlc_fail(err, DLCOLL_ERR_TIMEOUT, "store %s did not answer %s('%s') within %d ms",
+                        ts->addr, op, key, waited_ms);
     if (rc == IO_CLOSED)
         return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "store %s closed the connection during %s('%s')",
                         ts->addr, op, key);
@@ -236,18 +246,19 @@ static dlcoll_status_t io_failure(tcp_store *ts, int rc, const char *op, const c
                     strerror(e));
 }
 
-static dlcoll_status_t bad_reply(tcp_store *ts, const char *op, const char *key, const unsigned char *hdr,
-                                 dlc_err *err)
+static dlcoll_status_t bad_reply(tcp_store *ts, const char *op, const char *key,
+                                 const unsigned char *hdr, dlc_err *err)
 {
     drop_connection(ts);
-    return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP,
-                    "store %s sent a malformed reply to %s('%s') (magic 0x%08x, status %u, length %u)", ts->addr,
-                    op, key, dlc_get_u32(hdr), dlc_get_u32(hdr + 4), dlc_get_u32(hdr + 8));
+    return dlc_fail(
+        err, DLCOLL_ERR_BOOTSTRAP,
+        "store %s sent a malformed reply to %s('%s') (magic 0x%08x, status %u, length %u)",
+        ts->addr, op, key, dlc_get_u32(hdr), dlc_get_u32(hdr + 4), dlc_get_u32(hdr + 8));
 }
 
 /* Send header + key (+ value) of one request. */
-static int send_request(tcp_store *ts, uint32_t op, const char *key, uint32_t arg, const void *value,
-                        size_t len, int64_t deadline)
+static int send_request(tcp_store *ts, uint32_t op, const char *key, uint32_t arg,
+                        const void *value, size_t len, int64_t deadline)
 {
     size_t klen = strlen(key);
     unsigned char head[DLC_TCP_REQ_HDR_LEN + DLC_STORE_MAX_KEY];
@@ -256,7 +267,8 @@ static int send_request(tcp_store *ts, uint32_t op, const char *key, uint32_t ar
     dlc_put_u32(head + 8, arg);
     memcpy(head + DLC_TCP_REQ_HDR_LEN, key, klen);
     /* MSG_MORE: header and value leave together (TCP_NODELAY is on). */
-    int rc = io_full_flags(ts->fd, head, DLC_TCP_REQ_HDR_LEN + klen, 0, len > 0 ? MSG_MORE : 0, deadline);
+    int rc = io_full_flags(ts->fd, head, DLC_TCP_REQ_HDR_LEN + klen, 0, len > 0 ? MSG_MORE : 0,
+                           deadline);
     if (rc == IO_OK && len > 0)
         rc = io_full(ts->fd, (void *)value, len, 0, deadline);
     return rc;
@@ -299,11 +311,12 @@ static dlcoll_status_t tcp_get(dlc_store *base, const char *key, void *buf, size
         return io_failure(ts, rc, "get", key, with_grace(timeout_ms), err);
     uint32_t status = dlc_get_u32(hdr + 4), vlen = dlc_get_u32(hdr + 8);
     if (dlc_get_u32(hdr) != DLC_TCP_REPLY_MAGIC || vlen > DLC_STORE_MAX_VALUE ||
-        (status != DLC_TCP_ST_OK && status != DLC_TCP_ST_TIMEOUT) || (status == DLC_TCP_ST_TIMEOUT && vlen))
+        (status != DLC_TCP_ST_OK && status != DLC_TCP_ST_TIMEOUT) ||
+        (status == DLC_TCP_ST_TIMEOUT && vlen))
         return bad_reply(ts, "get", key, hdr, err);
     if (status == DLC_TCP_ST_TIMEOUT)
-        return dlc_fail(err, DLCOLL_ERR_TIMEOUT, "key '%s' did not appear in store %s within %d ms", key,
-                        ts->addr, timeout_ms);
+        return dlc_fail(err, DLCOLL_ERR_TIMEOUT, "key '%s' did not appear in store %s within %d ms",
+                        key, ts->addr, timeout_ms);
     size_t take = vlen < cap ? vlen : cap;
     rc = io_full(ts->fd, buf, take, 1, deadline);
     if (rc == IO_OK && vlen > take)
@@ -322,14 +335,14 @@ static void tcp_close(dlc_store *base)
     free(ts);
 }
 
-static const dlc_store_ops tcp_ops = { tcp_set, tcp_get, tcp_close };
+static const dlc_store_ops tcp_ops = {tcp_set, tcp_get, tcp_close};
 
 dlcoll_status_t dlc_store_tcp_open(const char *host, int port, int rank, int timeout_ms,
                                    dlc_store **out, dlc_err *err)
 {
     *out = NULL;
-    if (host == NULL || host[0] == '\0' || strlen(host) >= sizeof((tcp_store *)0)->host || port < 1 ||
-        port > 65535)
+    if (host == NULL || host[0] == '\0' || strlen(host) >= sizeof((tcp_store *)0)->host ||
+        port < 1 || port > 65535)
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "tcp store: bad address '%s' port %d",
                         host ? host : "(null)", port);
     tcp_store *ts = calloc(1, sizeof *ts);

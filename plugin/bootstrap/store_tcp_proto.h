@@ -27,8 +27,8 @@
 
 #include "plugin/bootstrap/store_impl.h"
 
-#define DLC_TCP_MAGIC 0x444c5354u        /* "DLST" */
-#define DLC_TCP_REPLY_MAGIC 0x444c5352u  /* "DLSR" */
+#define DLC_TCP_MAGIC 0x444c5354u       /* "DLST" */
+#define DLC_TCP_REPLY_MAGIC 0x444c5352u /* "DLSR" */
 #define DLC_TCP_VERSION 1u
 
 #define DLC_TCP_HELLO_LEN 8
@@ -56,7 +56,8 @@ typedef struct dlc_tcp_server dlc_tcp_server;
 
 /* Bind and listen on every address of host:port, then start the thread.
  * "cannot listen on tcp://h:p: <cause>" (DLCOLL_ERR_BOOTSTRAP) on failure. */
-dlcoll_status_t dlc_tcp_server_start(const char *host, int port, dlc_tcp_server **out, dlc_err *err);
+dlcoll_status_t dlc_tcp_server_start(const char *host, int port, dlc_tcp_server **out,
+                                     dlc_err *err);
 
 /* Stop the thread, close every connection and free everything. */
 void dlc_tcp_server_stop(dlc_tcp_server *srv);

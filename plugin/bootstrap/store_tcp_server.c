@@ -34,22 +34,22 @@
 #include <unistd.h>
 
 #define MAX_LISTEN 8
-#define ACCEPT_PAUSE_MS 100   /* after EMFILE & co., so the loop does not spin */
+#define ACCEPT_PAUSE_MS 100 /* after EMFILE & co., so the loop does not spin */
 
 /* ------------------------------------------------------------------ key-value table */
 
 typedef struct entry {
     struct entry *next;
     uint64_t hash;
-    char *key;              /* points into buf, NUL-terminated */
+    char *key; /* points into buf, NUL-terminated */
     const unsigned char *value;
     uint32_t value_len;
-    unsigned char *buf;     /* owned */
+    unsigned char *buf; /* owned */
 } entry;
 
 typedef struct table {
     entry **buckets;
-    size_t nbuckets;        /* a power of two */
+    size_t nbuckets; /* a power of two */
     size_t count;
 } table;
 
@@ -92,7 +92,8 @@ static void table_grow(table *t)
 
 /* Store key -> value, taking ownership of buf (which holds both); returns
  * -1 (buf not taken) when out of memory. */
-static int table_put(table *t, unsigned char *buf, char *key, const unsigned char *value, uint32_t len)
+static int table_put(table *t, unsigned char *buf, char *key, const unsigned char *value,
+                     uint32_t len)
 {
     entry *e = table_find(t, key);
     if (e != NULL) {
@@ -134,15 +135,15 @@ typedef enum { C_HELLO, C_HEADER, C_BODY, C_WAIT, C_WRITE } client_state;
 
 typedef struct client {
     int fd;
-    int dead;                       /* closed; removed at the end of the loop turn */
+    int dead; /* closed; removed at the end of the loop turn */
     client_state state;
     unsigned char hdr[DLC_TCP_REQ_HDR_LEN];
     size_t hdr_got;
     uint32_t op, key_len, arg;
-    unsigned char *body;            /* key, NUL, value */
-    size_t body_len, body_got;      /* bytes expected / received (without the NUL) */
-    int64_t deadline;               /* C_WAIT */
-    unsigned char *out;             /* C_WRITE */
+    unsigned char *body;       /* key, NUL, value */
+    size_t body_len, body_got; /* bytes expected / received (without the NUL) */
+    int64_t deadline;          /* C_WAIT */
+    unsigned char *out;        /* C_WRITE */
     size_t out_len, out_off;
     int close_after_write;
 } client;
@@ -150,12 +151,12 @@ typedef struct client {
 struct dlc_tcp_server {
     int listen_fd[MAX_LISTEN];
     int n_listen;
-    int wake[2];                    /* pipe: stop request */
+    int wake[2]; /* pipe: stop request */
     pthread_t thread;
     client **clients;
     size_t n_clients, cap_clients;
     struct pollfd *pfds;
-    client **pfd_client;            /* parallel to pfds; NULL for wake/listen */
+    client **pfd_client; /* parallel to pfds; NULL for wake/listen */
     size_t cap_pfds;
     int64_t accept_paused_until;
     table kv;
@@ -272,7 +273,8 @@ static void handle_header(client *c)
     c->key_len = dlc_get_u32(c->hdr + 4);
     c->arg = dlc_get_u32(c->hdr + 8);
     if ((c->op != DLC_TCP_OP_SET && c->op != DLC_TCP_OP_GET) || c->key_len == 0 ||
-        c->key_len > DLC_STORE_MAX_KEY || (c->op == DLC_TCP_OP_SET && c->arg > DLC_STORE_MAX_VALUE)) {
+        c->key_len > DLC_STORE_MAX_KEY ||
+        (c->op == DLC_TCP_OP_SET && c->arg > DLC_STORE_MAX_VALUE)) {
         client_kill(c);
         return;
     }
@@ -319,7 +321,7 @@ static void client_read(dlc_tcp_server *srv, client *c)
         } else if (c->state == C_HEADER) {
             dst = c->hdr + c->hdr_got;
             want = DLC_TCP_REQ_HDR_LEN - c->hdr_got;
-        } else if (c->body_got < c->key_len) {  /* key, then (after the NUL slot) value */
+        } else if (c->body_got < c->key_len) { /* key, then (after the NUL slot) value */
             dst = c->body + c->body_got;
             want = c->key_len - c->body_got;
         } else {
@@ -415,11 +417,11 @@ static void *server_main(void *arg)
             dlc_store_sleep_ms(10); /* out of memory: try again shortly */
             continue;
         }
-        srv->pfds[n] = (struct pollfd){ .fd = srv->wake[0], .events = POLLIN };
+        srv->pfds[n] = (struct pollfd){.fd = srv->wake[0], .events = POLLIN};
         srv->pfd_client[n++] = NULL;
         if (now >= srv->accept_paused_until) {
             for (int i = 0; i < srv->n_listen; i++) {
-                srv->pfds[n] = (struct pollfd){ .fd = srv->listen_fd[i], .events = POLLIN };
+                srv->pfds[n] = (struct pollfd){.fd = srv->listen_fd[i], .events = POLLIN};
                 srv->pfd_client[n++] = NULL;
             }
         } else {
@@ -434,7 +436,7 @@ static void *server_main(void *arg)
                 if (timeout < 0 || t < timeout)
                     timeout = t;
             }
-            srv->pfds[n] = (struct pollfd){ .fd = c->fd, .events = ev };
+            srv->pfds[n] = (struct pollfd){.fd = c->fd, .events = ev};
             srv->pfd_client[n++] = c;
         }
 
@@ -510,18 +512,19 @@ static void server_free(dlc_tcp_server *srv)
 }
 
 /* Bind + listen on every distinct address of host:port. */
-static dlcoll_status_t server_listen(dlc_tcp_server *srv, const char *host, int port, const char *addr,
-                                     dlc_err *err)
+static dlcoll_status_t server_listen(dlc_tcp_server *srv, const char *host, int port,
+                                     const char *addr, dlc_err *err)
 {
     char port_s[16];
     snprintf(port_s, sizeof port_s, "%d", port);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(host, port_s, &hints, &res);
     if (gai != 0)
-        return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "cannot listen on %s: cannot resolve %s: %s", addr, host,
-                        gai_strerror(gai));
+        return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "cannot listen on %s: cannot resolve %s: %s",
+                        addr, host, gai_strerror(gai));
 
     struct sockaddr_storage bound[MAX_LISTEN];
     socklen_t bound_len[MAX_LISTEN];
@@ -529,10 +532,12 @@ static dlcoll_status_t server_listen(dlc_tcp_server *srv, const char *host, int 
     for (struct addrinfo *ai = res; ai && srv->n_listen < MAX_LISTEN; ai = ai->ai_next) {
         int dup = 0; /* getaddrinfo may list an address twice (/etc/hosts) */
         for (int i = 0; i < srv->n_listen; i++)
-            dup |= bound_len[i] == ai->ai_addrlen && memcmp(&bound[i], ai->ai_addr, ai->ai_addrlen) == 0;
+            dup |= bound_len[i] == ai->ai_addrlen &&
+                   memcmp(&bound[i], ai->ai_addr, ai->ai_addrlen) == 0;
         if (dup)
             continue;
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        int fd =
+            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             first_errno = first_errno ? first_errno : errno;
             continue;

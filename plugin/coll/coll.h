@@ -24,16 +24,16 @@ enum dlc_coll_ext {
 _Static_assert(DLC_COLL_EXT_COUNT <= DLC_COMM_EXT_SLOTS, "core/comm.h: too few slots");
 
 typedef struct dlc_ag_plan {
-    int n, rank;            /* communicator size and this rank */
-    size_t bytes;           /* per-rank bytes */
+    int n, rank;  /* communicator size and this rank */
+    size_t bytes; /* per-rank bytes */
     DLDataType dtype;
     dlc_tensor input;
-    dlc_tensor *outs;       /* 1 (single output) or n (list), malloc'd */
+    dlc_tensor *outs; /* 1 (single output) or n (list), malloc'd */
     int n_outs;
-    int in_place;           /* the input is already block[rank] */
-    const int *block_map;   /* NULL, or [n]: block i is output block block_map[i]
+    int in_place;                    /* the input is already block[rank] */
+    const int *block_map;            /* NULL, or [n]: block i is output block block_map[i]
                              * (sub-plans of the hierarchical allgather; borrowed) */
-    dlcoll_comm *comm;      /* the communicator (set by dlc_allgather_submit) */
+    dlcoll_comm *comm;               /* the communicator (set by dlc_allgather_submit) */
     struct dlc_plan_cache *borrowed; /* non-NULL: outs belong to this cache (plan_cache.h) */
 } dlc_ag_plan;
 

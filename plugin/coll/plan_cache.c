@@ -21,13 +21,13 @@ typedef struct tensor_key {
 } tensor_key;
 
 struct dlc_plan_cache {
-    int refs;          /* the communicator's, plus one per borrowing plan */
+    int refs; /* the communicator's, plus one per borrowing plan */
     int valid;
     int is_list;
-    int n_keys;        /* 2 (input, output) or n_outs + 1 (input, outputs) */
-    tensor_key *keys;  /* [cap_keys] */
+    int n_keys;       /* 2 (input, output) or n_outs + 1 (input, outputs) */
+    tensor_key *keys; /* [cap_keys] */
     int cap_keys;
-    dlc_ag_plan plan;  /* outs owned here */
+    dlc_ag_plan plan; /* outs owned here */
     int cap_outs;
 };
 
@@ -54,9 +54,8 @@ static void key_make(const DLTensor *t, tensor_key *k)
 
 static int key_equal(const tensor_key *k, const DLTensor *t)
 {
-    if (!t || k->data != t->data || k->byte_offset != t->byte_offset ||
-        k->ndim != t->ndim || k->has_strides != (t->strides != NULL) ||
-        k->device.device_type != t->device.device_type ||
+    if (!t || k->data != t->data || k->byte_offset != t->byte_offset || k->ndim != t->ndim ||
+        k->has_strides != (t->strides != NULL) || k->device.device_type != t->device.device_type ||
         k->device.device_id != t->device.device_id || k->dtype.code != t->dtype.code ||
         k->dtype.bits != t->dtype.bits || k->dtype.lanes != t->dtype.lanes)
         return 0;

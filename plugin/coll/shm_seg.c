@@ -28,10 +28,10 @@
 #define SLOT_MAX (64u << 10)
 #define SLOT_MAX_OVERSUBSCRIBED (1u << 20)
 #define SLOT_MIN DLC_SHM_SLOT_MIN
-#define DATA_BUDGET (16u << 20)                /* all slots together, for large n */
+#define DATA_BUDGET (16u << 20) /* all slots together, for large n */
 
 typedef struct seg_hdr {
-    _Alignas(128) _Atomic uint64_t magic;  /* set once by whoever maps it first */
+    _Alignas(128) _Atomic uint64_t magic; /* set once by whoever maps it first */
     uint64_t n;
     uint64_t slot_bytes;
 } seg_hdr;
@@ -119,8 +119,10 @@ static dlcoll_status_t map_segment(dlc_shm_seg *s, dlc_err *err)
         h->n = (uint64_t)s->n;
         h->slot_bytes = s->slot_bytes;
     } else if (expect != (SEG_MAGIC ^ (uint64_t)s->n)) {
-        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s belongs to something else "
-                        "(header %#" PRIx64 ")", s->name, expect);
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM,
+                        "shared memory %s belongs to something else "
+                        "(header %#" PRIx64 ")",
+                        s->name, expect);
     }
     s->ctl = (dlc_shm_ctl *)((uint8_t *)s->base + ctl_off);
     s->data = (uint8_t *)s->base + data_off;
@@ -179,7 +181,8 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
     }
     s->n = c->size;
     s->rank = c->rank;
-    s->slot_bytes = dlc_shm_slot_bytes_for(c->size, w->hostmap.oversubscribed, w->settings.shm_slot_bytes);
+    s->slot_bytes =
+        dlc_shm_slot_bytes_for(c->size, w->hostmap.oversubscribed, w->settings.shm_slot_bytes);
     if (sc->name_tag >= 0)
         snprintf(s->name, sizeof s->name, "/dlcoll-%016" PRIx64 "-%u-h%d", w->hosts[0].nonce,
                  (unsigned)c->id, sc->name_tag);
@@ -262,4 +265,3 @@ void dlc_shm_seg_unlink(dlc_shm_seg *s)
     s->unlinked = 1;
     shm_unlink(s->name);
 }
-

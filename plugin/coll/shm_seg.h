@@ -53,7 +53,7 @@
 
 #include "plugin/core/comm.h"
 
-#define DLC_SHM_CMA_RUNS 8          /* runs a CMA source may publish */
+#define DLC_SHM_CMA_RUNS 8 /* runs a CMA source may publish */
 enum { DLC_SHM_INLINE = 1, DLC_SHM_CMA = 2 };
 enum { DLC_SHM_CMA_IDENT = 1, DLC_SHM_CMA_YES = 2, DLC_SHM_CMA_NO = 3 };
 
@@ -61,11 +61,11 @@ typedef struct dlc_shm_slot_ctl {
     /* Token, mode and CQ data in one cache line: a reader of a small block
      * fetches this line and the data's. */
     _Alignas(64) _Atomic uint64_t token;
-    _Atomic uint64_t revoked;       /* = token: the owner failed, its memory is no longer valid */
+    _Atomic uint64_t revoked; /* = token: the owner failed, its memory is no longer valid */
     uint32_t mode;
     uint32_t pad0;
     uint64_t cqdata;
-    uint32_t n_runs;                /* CMA */
+    uint32_t n_runs; /* CMA */
     uint32_t pad;
     uint64_t run_addr[DLC_SHM_CMA_RUNS];
     uint64_t run_len[DLC_SHM_CMA_RUNS];
@@ -77,7 +77,7 @@ typedef struct dlc_shm_ctl {
     int32_t pad0;
     uint64_t cookie;
     uint64_t cookie_addr;
-    _Atomic uint32_t cma_state;     /* DLC_SHM_CMA_IDENT / _YES / _NO */
+    _Atomic uint32_t cma_state; /* DLC_SHM_CMA_IDENT / _YES / _NO */
     uint32_t pad1;
     dlc_shm_slot_ctl slot[2];
 } dlc_shm_ctl;
@@ -86,26 +86,26 @@ typedef struct dlc_shm_seg {
     char name[96];
     void *base;
     size_t size;
-    int n, rank;                    /* communicator size, this member */
-    size_t slot_bytes;              /* bytes of one data slot */
-    dlc_shm_ctl *ctl;               /* [n] */
-    uint8_t *data;                  /* [n][2][slot_bytes] */
+    int n, rank;       /* communicator size, this member */
+    size_t slot_bytes; /* bytes of one data slot */
+    dlc_shm_ctl *ctl;  /* [n] */
+    uint8_t *data;     /* [n][2][slot_bytes] */
     int unlinked;
-    uint64_t last_token;            /* the last token handed out (0: none yet; 64 bits never wrap) */
-    uint64_t my_cookie;             /* the cookie ctl[rank].cookie_addr points at */
-    uint8_t *cma_verified;          /* [n]: the peer's pid was checked by its cookie */
-    int cma_wanted;                 /* this member's wish for automatic CMA */
-    int cma_probed;                 /* this member's verdict is published */
-    int cma_agreed;                 /* 0: not yet known, 1: every verdict YES, -1: not */
-    int cma_logged;                 /* the agreement was logged (DLCOLL_DEBUG=INFO) */
+    uint64_t last_token;   /* the last token handed out (0: none yet; 64 bits never wrap) */
+    uint64_t my_cookie;    /* the cookie ctl[rank].cookie_addr points at */
+    uint8_t *cma_verified; /* [n]: the peer's pid was checked by its cookie */
+    int cma_wanted;        /* this member's wish for automatic CMA */
+    int cma_probed;        /* this member's verdict is published */
+    int cma_agreed;        /* 0: not yet known, 1: every verdict YES, -1: not */
+    int cma_logged;        /* the agreement was logged (DLCOLL_DEBUG=INFO) */
 } dlc_shm_seg;
 
 /* What a communicator keeps for the shared-memory exchange (its slot
  * DLC_COLL_EXT_SHM). */
 typedef struct dlc_shm_comm {
-    dlc_shm_seg *seg;               /* mapped at the first shm op */
-    int auto_use;                   /* -1 not decided yet, else whether "auto" uses it (coll/select.c) */
-    int name_tag;                   /* >= 0: part of the segment's name (a host's local group) */
+    dlc_shm_seg *seg; /* mapped at the first shm op */
+    int auto_use;     /* -1 not decided yet, else whether "auto" uses it (coll/select.c) */
+    int name_tag;     /* >= 0: part of the segment's name (a host's local group) */
 } dlc_shm_comm;
 
 /* c's dlc_shm_comm, made at the first call; NULL when out of memory. */

@@ -80,8 +80,8 @@ void dlc_comm_free(dlcoll_comm *c)
     free(c);
 }
 
-void dlc_comm_view_init(dlcoll_comm *v, const dlcoll_comm *parent, int rank, int size,
-                        int *members, const char *suffix)
+void dlc_comm_view_init(dlcoll_comm *v, const dlcoll_comm *parent, int rank, int size, int *members,
+                        const char *suffix)
 {
     memset(v, 0, sizeof *v);
     v->w = parent->w;
@@ -92,8 +92,7 @@ void dlc_comm_view_init(dlcoll_comm *v, const dlcoll_comm *parent, int rank, int
     v->timeout_ms = parent->timeout_ms;
     v->all_local = -1;
     atomic_init(&v->aborted, 0);
-    snprintf(v->name, sizeof v->name, "%.40s/%s", parent->name[0] ? parent->name : "world",
-             suffix);
+    snprintf(v->name, sizeof v->name, "%.40s/%s", parent->name[0] ? parent->name : "world", suffix);
 }
 
 void dlc_comm_ext_release_all(dlcoll_comm *c)
@@ -216,8 +215,10 @@ void dlc_comm_fail(dlcoll_comm *c, dlcoll_status_t status, const char *cause, in
     dlc_progress_drain(c, 1000);
     for (dlcoll_request *r = c->head; r; r = r->fifo_next)
         if (dlc_request_busy(r, 1))
-            DLC_WARN(&w->lg, "%s #%u: a receive could not be cancelled within 1 s; the transport "
-                     "may still write into the output", r->op_name, (unsigned)r->seq);
+            DLC_WARN(&w->lg,
+                     "%s #%u: a receive could not be cancelled within 1 s; the transport "
+                     "may still write into the output",
+                     r->op_name, (unsigned)r->seq);
 
     char later[DLC_MSG_MAX];
     snprintf(later, sizeof later, "communicator failed earlier: %.990s", msg);

@@ -33,10 +33,10 @@
 #include "plugin/transport/transport.h"
 #include "providers/provider.h"
 
-#define DLC_MSG_MAX 1024         /* a composed message: prefix + (forwarded) cause */
-#define DLC_NOTICE_SLOTS 4       /* NOTICE receives kept posted per world */
-#define DLC_NOTICE_MSG_MAX 400   /* text carried by one NOTICE */
-#define DLC_NOTICE_ORPHANS 8     /* notices kept for groups this rank has not created yet */
+#define DLC_MSG_MAX 1024       /* a composed message: prefix + (forwarded) cause */
+#define DLC_NOTICE_SLOTS 4     /* NOTICE receives kept posted per world */
+#define DLC_NOTICE_MSG_MAX 400 /* text carried by one NOTICE */
+#define DLC_NOTICE_ORPHANS 8   /* notices kept for groups this rank has not created yet */
 #define DLC_COMM_NAME_MAX 64
 #define DLC_WORLD_COMM_ID 1u
 #define DLC_COMM_COUNTER_MAX 1023u /* ids per rank: ((rank + 1) << 10) | 1..1023 */
@@ -62,7 +62,7 @@ typedef struct dlc_host_rec {
     char host[DLC_HOSTNAME_MAX];
     int32_t pid;
     uint32_t probe_mask;
-    uint64_t nonce;                  /* random: rank 0's names the job's shared segments */
+    uint64_t nonce; /* random: rank 0's names the job's shared segments */
 } dlc_host_rec;
 
 /* What every rank publishes about its endpoint at init ("dlcoll/addr"). */
@@ -75,8 +75,8 @@ typedef struct dlc_addr_rec {
 typedef struct dlc_notice_msg {
     uint32_t comm_id;
     uint32_t seq;
-    int32_t origin;                  /* world rank that detected the failure */
-    int32_t status;                  /* dlcoll_status_t */
+    int32_t origin; /* world rank that detected the failure */
+    int32_t status; /* dlcoll_status_t */
     char message[DLC_NOTICE_MSG_MAX];
 } dlc_notice_msg;
 
@@ -89,11 +89,11 @@ typedef struct dlc_notice_in {
 typedef struct dlc_notice_out {
     dlc_xfer x;
     struct dlc_notice_out *next;
-    int peer;                        /* world rank */
-    int posted;                      /* 0 while the provider had no room: retried by poll */
+    int peer;   /* world rank */
+    int posted; /* 0 while the provider had no room: retried by poll */
     uint64_t tag;
-    uint64_t give_up_ns;             /* stop retrying to post after this */
-    int dropped;                     /* given up on (already logged) */
+    uint64_t give_up_ns; /* stop retrying to post after this */
+    int dropped;         /* given up on (already logged) */
     dlc_notice_msg msg;
 } dlc_notice_out;
 
@@ -101,7 +101,7 @@ typedef struct dlc_notice_out {
 typedef struct dlc_grp_count {
     struct dlc_grp_count *next;
     int count;
-    char key[];                      /* the store key without the trailing /<k> */
+    char key[]; /* the store key without the trailing /<k> */
 } dlc_grp_count;
 
 struct dlc_world {
@@ -112,38 +112,38 @@ struct dlc_world {
     pthread_mutex_t store_lock;
     int store_lock_ready;
     dlc_transport *tp;
-    int fabric_held;            /* holds a libfabric reference (fabric_lib.h) */
+    int fabric_held; /* holds a libfabric reference (fabric_lib.h) */
     const dlc_provider *prov;
     char iface[64];
 
     pthread_mutex_t lock;
     int lock_ready;
-    int waiters;                     /* threads inside dlc_progress_wait() */
-    int rank, size;                  /* world rank and size */
-    dlc_host_rec *hosts;             /* [size], from the store */
-    dlc_hostmap hostmap;             /* who runs where, from hosts (hostmap.h) */
-    uint64_t *dead_ns;               /* [size]: when liveness found the rank gone, 0 = alive */
-    int *stat_fds;                   /* [size]: /proc/<pid>/stat of local peers, else -1 */
-    int *pid_fds;                    /* [size]: pidfd of local peers (readable = exited), else -1 */
-    uint64_t *stat_checked_ns;       /* [size]: last /proc/<pid>/stat check before a send */
-    int spin_ns;                     /* wait loop: spin this long on the CQ before yielding */
-    int spin_max_ns;                 /* the most spin_ns adapts to (0: not chosen yet) */
-    unsigned spin_probes;            /* waits begun at the shortest spin (every 64th probes) */
+    int waiters;               /* threads inside dlc_progress_wait() */
+    int rank, size;            /* world rank and size */
+    dlc_host_rec *hosts;       /* [size], from the store */
+    dlc_hostmap hostmap;       /* who runs where, from hosts (hostmap.h) */
+    uint64_t *dead_ns;         /* [size]: when liveness found the rank gone, 0 = alive */
+    int *stat_fds;             /* [size]: /proc/<pid>/stat of local peers, else -1 */
+    int *pid_fds;              /* [size]: pidfd of local peers (readable = exited), else -1 */
+    uint64_t *stat_checked_ns; /* [size]: last /proc/<pid>/stat check before a send */
+    int spin_ns;               /* wait loop: spin this long on the CQ before yielding */
+    int spin_max_ns;           /* the most spin_ns adapts to (0: not chosen yet) */
+    unsigned spin_probes;      /* waits begun at the shortest spin (every 64th probes) */
     uint64_t next_liveness_ns;
 
-    dlcoll_comm **comms;             /* registry, looked up by id for notices */
+    dlcoll_comm **comms; /* registry, looked up by id for notices */
     int n_comms, cap_comms;
     dlcoll_comm *world;
 
-    dlcoll_request *reqs;            /* every request not yet released */
-    dlcoll_request *zombies;         /* released, but the transport may still use them */
-    dlcoll_request *spare_req;       /* one freed request's memory, for the next (request.c) */
+    dlcoll_request *reqs;      /* every request not yet released */
+    dlcoll_request *zombies;   /* released, but the transport may still use them */
+    dlcoll_request *spare_req; /* one freed request's memory, for the next (request.c) */
 
-    atomic_int aborted;              /* abort(world) or finalize: every comm */
-    unsigned id_counter;             /* comm ids handed out by this rank */
+    atomic_int aborted;  /* abort(world) or finalize: every comm */
+    unsigned id_counter; /* comm ids handed out by this rank */
 
     dlc_notice_in notice_in[DLC_NOTICE_SLOTS];
-    int notice_stopped;              /* finalize: do not repost the receives */
+    int notice_stopped;                         /* finalize: do not repost the receives */
     dlc_notice_msg orphans[DLC_NOTICE_ORPHANS]; /* notices for comms not created here yet */
     int n_orphans, next_orphan;
     dlc_notice_out *notice_out;
@@ -154,14 +154,14 @@ struct dlcoll_comm {
     dlc_world *w;
     uint32_t id;
     int rank, size;
-    int *members;                    /* group rank -> world rank */
+    int *members; /* group rank -> world rank */
     char name[DLC_COMM_NAME_MAX];
     int timeout_ms;
-    uint32_t next_seq;               /* op sequence number (masked in tags) */
+    uint32_t next_seq; /* op sequence number (masked in tags) */
 
-    dlcoll_request *head, *tail;     /* FIFO of this comm's incomplete requests */
+    dlcoll_request *head, *tail; /* FIFO of this comm's incomplete requests */
 
-    int failed;                      /* once set, every new op fails at once */
+    int failed; /* once set, every new op fails at once */
     dlcoll_status_t fail_status;
     char fail_msg[DLC_MSG_MAX];
 
@@ -175,7 +175,7 @@ struct dlcoll_comm {
     atomic_int aborted;
     char last_error[DLC_MSG_MAX];
 
-    int all_local;                   /* -1 not known yet, else whether all members are on this host */
+    int all_local; /* -1 not known yet, else whether all members are on this host */
     dlc_comm_ext ext[DLC_COMM_EXT_SLOTS]; /* the collectives' state (coll/coll.h) */
 };
 
@@ -223,8 +223,8 @@ static inline void dlc_comm_ext_set(dlcoll_comm *c, int slot, void *state,
  * "<parent>/<suffix>".  The sub-operations of a composite operation run on
  * views (hier: the partners on the other hosts, this host's members).  Its
  * owner frees its slots with dlc_comm_ext_release_all, then its memory. */
-void dlc_comm_view_init(dlcoll_comm *v, const dlcoll_comm *parent, int rank, int size,
-                        int *members, const char *suffix);
+void dlc_comm_view_init(dlcoll_comm *v, const dlcoll_comm *parent, int rank, int size, int *members,
+                        const char *suffix);
 
 /* Call every slot's release hook and empty the slots (dlc_comm_free does;
  * so do owners of communicators that are not registered, like hier's). */

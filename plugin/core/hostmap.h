@@ -17,10 +17,10 @@
 
 typedef struct dlc_hostmap {
     int n_hosts;
-    int *host_of;            /* [world size]: host index of each world rank */
-    int *ranks_on;           /* [n_hosts]: world ranks on each host */
-    int my_host;             /* this rank's host */
-    int local_ranks;         /* world ranks on this host, this one included */
+    int *host_of;    /* [world size]: host index of each world rank */
+    int *ranks_on;   /* [n_hosts]: world ranks on each host */
+    int my_host;     /* this rank's host */
+    int local_ranks; /* world ranks on this host, this one included */
     /* Facts of this host, as init saw them: */
     int core_per_local_rank; /* this process may run on at least local_ranks CPUs (its affinity) */
     int oversubscribed;      /* more local ranks than online CPUs: the same answer on every

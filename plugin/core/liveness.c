@@ -44,7 +44,7 @@
 #include "plugin/core/comm.h"
 #include "plugin/core/request.h"
 
-#define PF_EXITING_FLAG 0x00000004u /* the kernel's PF_EXITING: do_exit() has begun */
+#define PF_EXITING_FLAG 0x00000004u      /* the kernel's PF_EXITING: do_exit() has begun */
 #define SEND_STAT_PERIOD_NS (200 * 1000) /* /proc/<pid>/stat before a send at most this often */
 
 /* Parse a /proc/<pid>/stat line: "pid (comm) S ppid ..." where after the
@@ -295,7 +295,8 @@ int dlc_liveness_describe_dead(const dlcoll_comm *c, int prefer, char *cause, si
     if (n == 0)
         return 0;
     char peer[256];
-    size_t len = (size_t)snprintf(cause, cap, "%s exited", dlc_peer_desc(w, first, peer, sizeof peer));
+    size_t len =
+        (size_t)snprintf(cause, cap, "%s exited", dlc_peer_desc(w, first, peer, sizeof peer));
     int listed = 0;
     for (int g = 0; g < c->size && len < cap; g++) {
         int r = c->members[g];

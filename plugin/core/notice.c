@@ -25,8 +25,9 @@
 static dlcoll_status_t post_in(dlc_world *w, dlc_notice_in *n, dlc_err *err)
 {
     struct iovec iov = {&n->msg, sizeof n->msg};
-    dlcoll_status_t st = dlc_transport_recv(w->tp, -1, &iov, 1, dlc_tag_make(DLC_TAG_NOTICE, 0, 0, 0),
-                                            DLC_TAG_IGNORE_ALL_BUT_KIND, &n->x, err);
+    dlcoll_status_t st =
+        dlc_transport_recv(w->tp, -1, &iov, 1, dlc_tag_make(DLC_TAG_NOTICE, 0, 0, 0),
+                           DLC_TAG_IGNORE_ALL_BUT_KIND, &n->x, err);
     n->posted = st == DLCOLL_SUCCESS;
     return st;
 }
@@ -55,8 +56,10 @@ static void apply(dlcoll_comm *c, const dlc_notice_msg *m)
 {
     dlc_world *w = c->w;
     if (c->failed) {
-        DLC_TRACE(&w->lg, "notice: communicator %" PRIu32 " already failed; report from rank "
-                  "%" PRId32 ": %s", m->comm_id, m->origin, m->message);
+        DLC_TRACE(&w->lg,
+                  "notice: communicator %" PRIu32 " already failed; report from rank "
+                  "%" PRId32 ": %s",
+                  m->comm_id, m->origin, m->message);
         return;
     }
     dlcoll_status_t status =
@@ -73,8 +76,10 @@ static void apply(dlcoll_comm *c, const dlc_notice_msg *m)
         c->pending_seq = m->seq;
         c->pending_status = status;
         memcpy(c->pending_cause, cause, sizeof cause);
-        DLC_TRACE(&w->lg, "notice: holding a report about op #%" PRIu32 " (this rank is at #%"
-                  PRIu32 "): %s", m->seq, here, cause);
+        DLC_TRACE(&w->lg,
+                  "notice: holding a report about op #%" PRIu32 " (this rank is at #%" PRIu32
+                  "): %s",
+                  m->seq, here, cause);
     }
 }
 
@@ -89,8 +94,10 @@ static void handle(dlc_world *w, dlc_notice_msg *m)
         apply(c, m);
         return;
     }
-    DLC_INFO(&w->lg, "notice: keeping a report from rank %" PRId32 " about communicator %" PRIu32
-             ", which this rank does not have (yet): %s", m->origin, m->comm_id, m->message);
+    DLC_INFO(&w->lg,
+             "notice: keeping a report from rank %" PRId32 " about communicator %" PRIu32
+             ", which this rank does not have (yet): %s",
+             m->origin, m->comm_id, m->message);
     w->orphans[w->next_orphan] = *m;
     w->next_orphan = (w->next_orphan + 1) % DLC_NOTICE_ORPHANS;
     if (w->n_orphans < DLC_NOTICE_ORPHANS)

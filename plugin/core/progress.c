@@ -28,17 +28,17 @@
 #include "plugin/core/comm.h"
 #include "plugin/core/request.h"
 
-#define SPIN_PASSES 16          /* idle passes before yielding, at least */
-#define SPIN_MAX_NS (50 * 1000) /* longest spin, with a core for every local rank */
-#define SPIN_MIN_NS (4 * 1000)  /* shortest spin */
-#define YIELD_PASSES 128        /* idle passes before sleeping in the transport ... */
-#define YIELD_NS (1000 * 1000)  /* ... and idle this long, with a core for every local rank */
-#define IDLE_WAIT_US 250        /* one sleep in the transport's wait object */
-#define IDLE_SLEEP_NS 50000     /* one sleep without the lock (other threads wait too) */
+#define SPIN_PASSES 16                /* idle passes before yielding, at least */
+#define SPIN_MAX_NS (50 * 1000)       /* longest spin, with a core for every local rank */
+#define SPIN_MIN_NS (4 * 1000)        /* shortest spin */
+#define YIELD_PASSES 128              /* idle passes before sleeping in the transport ... */
+#define YIELD_NS (1000 * 1000)        /* ... and idle this long, with a core for every local rank */
+#define IDLE_WAIT_US 250              /* one sleep in the transport's wait object */
+#define IDLE_SLEEP_NS 50000           /* one sleep without the lock (other threads wait too) */
 #define LONG_IDLE_NS (50 * DLC_MS_NS) /* idle this long (a slow peer): nap longer, lock dropped */
 #define LONG_IDLE_SLEEP_NS 500000
-#define FULL_PASS_EVERY 16 /* polled ops: one full pass in this many */
-#define CLOCK_EVERY 4      /* polled ops: read the clock in light passes this often */
+#define FULL_PASS_EVERY 16              /* polled ops: one full pass in this many */
+#define CLOCK_EVERY 4                   /* polled ops: read the clock in light passes this often */
 #define POLLED_YIELD_NS (2 * DLC_MS_NS) /* shm ops: yield, not sleep, while idle less than this */
 #define POLLED_SLEEP_NS 20000
 #define POLLED_OVERSUB_SPINS 2
@@ -242,8 +242,7 @@ static dlcoll_status_t wait_loop(dlcoll_request *r, int timeout_ms)
         int long_idle = idle_ns > LONG_IDLE_NS;
         /* More ranks than cores: sleep after YIELD_PASSES alone, so the
          * ranks that are copying get the cores. */
-        int sleeping = idle > YIELD_PASSES &&
-                       (w->spin_max_ns <= SPIN_MIN_NS || idle_ns > YIELD_NS);
+        int sleeping = idle > YIELD_PASSES && (w->spin_max_ns <= SPIN_MIN_NS || idle_ns > YIELD_NS);
         int yielding = idle > SPIN_PASSES && idle_ns >= (uint64_t)budget;
         /* An operation polled in shared memory has no completion to wake a
          * sleeper: it yields (a peer that shares this core runs at once)
@@ -258,7 +257,8 @@ static dlcoll_status_t wait_loop(dlcoll_request *r, int timeout_ms)
          * providers progress in the caller, and a large message's
          * rendezvous needs both ends): with a core for every local rank,
          * yield rather than sleep until idle for long. */
-        if (sleeping && !long_idle && w->spin_max_ns > SPIN_MIN_NS && dlc_request_busy(running, 0)) {
+        if (sleeping && !long_idle && w->spin_max_ns > SPIN_MIN_NS &&
+            dlc_request_busy(running, 0)) {
             sleeping = 0;
             yielding = 1;
         }
@@ -276,7 +276,8 @@ static dlcoll_status_t wait_loop(dlcoll_request *r, int timeout_ms)
         pthread_mutex_unlock(&w->lock);
         if (sleeping && !sleep_locked) {
             struct timespec ts = {0, long_idle ? LONG_IDLE_SLEEP_NS
-                                               : polled ? POLLED_SLEEP_NS : IDLE_SLEEP_NS};
+                                     : polled  ? POLLED_SLEEP_NS
+                                               : IDLE_SLEEP_NS};
             nanosleep(&ts, NULL);
         } else if (yielding) {
             sched_yield();

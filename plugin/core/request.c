@@ -234,8 +234,10 @@ static dlcoll_status_t transfer_failed(dlcoll_request *r, const dlc_xfer *x, dlc
     if (dlc_liveness_peer_exit_cause(r->comm, x->peer, 100, gone, sizeof gone) > 0)
         return dlc_fail(err, DLCOLL_ERR_PEER_FAILURE, "%s", gone);
     if (x->cancelled)
-        return dlc_fail(err, DLCOLL_ERR_PEER_FAILURE, "%s failed or disconnected: the provider "
-                        "cancelled the %s", peer, x->is_recv ? "receive" : "send");
+        return dlc_fail(err, DLCOLL_ERR_PEER_FAILURE,
+                        "%s failed or disconnected: the provider "
+                        "cancelled the %s",
+                        peer, x->is_recv ? "receive" : "send");
     if (x->status == DLCOLL_ERR_PEER_FAILURE)
         return dlc_fail(err, DLCOLL_ERR_PEER_FAILURE, "%s failed or disconnected: %s", peer,
                         x->errtext);
@@ -276,8 +278,8 @@ dlcoll_status_t dlc_slot_check_recv(dlcoll_request *r, dlc_slot *s, size_t expec
         return dlc_fail(err, DLCOLL_ERR_MISMATCH, "rank %d sent more than the %zu bytes expected",
                         p, expect);
     if (x->truncated || x->len != expect)
-        return dlc_fail(err, DLCOLL_ERR_MISMATCH, "rank %d sent %zu bytes, expected %zu", p,
-                        x->len, expect);
+        return dlc_fail(err, DLCOLL_ERR_MISMATCH, "rank %d sent %zu bytes, expected %zu", p, x->len,
+                        expect);
     if (d != 0 && dlc_cqdata_bytes(d) != dlc_cqdata_bytes(mine))
         return dlc_fail(err, DLCOLL_ERR_MISMATCH,
                         "rank %d passes %" PRIu64 " bytes per rank, this rank %" PRIu64, p,

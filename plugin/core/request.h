@@ -21,9 +21,9 @@
 enum { DLC_REQ_QUEUED = 0, DLC_REQ_RUNNING = 1, DLC_REQ_DONE = 2 };
 
 typedef struct dlc_slot {
-    dlc_xfer x;        /* the transport's handle: must live until x.done */
-    int posted;        /* handed to the transport */
-    int handled;       /* its completion was consumed by the algorithm */
+    dlc_xfer x;  /* the transport's handle: must live until x.done */
+    int posted;  /* handed to the transport */
+    int handled; /* its completion was consumed by the algorithm */
 } dlc_slot;
 
 /* An operation's behaviour; the state (r->state) is the algorithm's own. */
@@ -50,19 +50,19 @@ typedef struct dlc_op_ops {
 
 struct dlcoll_request {
     dlc_world *w;
-    dlcoll_comm *comm;          /* NULL once a completed request's group is destroyed */
+    dlcoll_comm *comm; /* NULL once a completed request's group is destroyed */
     const dlc_op_ops *ops;
     void *state;
-    unsigned op_kind;           /* DLC_OP_* (sent in the CQ data) */
-    const char *op_name;        /* "allgather", "barrier", "group_split" */
+    unsigned op_kind;    /* DLC_OP_* (sent in the CQ data) */
+    const char *op_name; /* "allgather", "barrier", "group_split" */
     uint32_t seq;
-    int phase;                  /* DLC_REQ_* */
-    dlcoll_status_t status;     /* when DONE */
-    char error[DLC_MSG_MAX];    /* when DONE with an error */
+    int phase;               /* DLC_REQ_* */
+    dlcoll_status_t status;  /* when DONE */
+    char error[DLC_MSG_MAX]; /* when DONE with an error */
     dlc_slot *slots;
     int n_slots;
-    uint64_t last_progress_ns;  /* for the no-progress timeout */
-    dlcoll_request *fifo_next;  /* comm's FIFO */
+    uint64_t last_progress_ns;   /* for the no-progress timeout */
+    dlcoll_request *fifo_next;   /* comm's FIFO */
     dlcoll_request *prev, *next; /* world's list (or zombie list) */
 };
 

@@ -35,22 +35,47 @@ static inline uint64_t dlc_tag_make(unsigned kind, uint32_t comm_id, uint32_t se
     return ((uint64_t)(kind & 3u) << 58) | ((uint64_t)(comm_id & DLC_COMM_ID_MAX) << 36) |
            ((uint64_t)(seq & DLC_SEQ_MASK) << 12) | (uint64_t)(step & DLC_STEP_MAX);
 }
-static inline unsigned dlc_tag_kind(uint64_t t) { return (unsigned)((t >> 58) & 3u); }
-static inline uint32_t dlc_tag_comm(uint64_t t) { return (uint32_t)((t >> 36) & DLC_COMM_ID_MAX); }
-static inline uint32_t dlc_tag_seq(uint64_t t) { return (uint32_t)((t >> 12) & DLC_SEQ_MASK); }
-static inline uint32_t dlc_tag_step(uint64_t t) { return (uint32_t)(t & DLC_STEP_MAX); }
+static inline unsigned dlc_tag_kind(uint64_t t)
+{
+    return (unsigned)((t >> 58) & 3u);
+}
+static inline uint32_t dlc_tag_comm(uint64_t t)
+{
+    return (uint32_t)((t >> 36) & DLC_COMM_ID_MAX);
+}
+static inline uint32_t dlc_tag_seq(uint64_t t)
+{
+    return (uint32_t)((t >> 12) & DLC_SEQ_MASK);
+}
+static inline uint32_t dlc_tag_step(uint64_t t)
+{
+    return (uint32_t)(t & DLC_STEP_MAX);
+}
 
 /* Ignore mask selecting "any comm, any seq, any step" of one kind. */
 #define DLC_TAG_IGNORE_ALL_BUT_KIND ((UINT64_C(1) << 58) - 1u)
 
-static inline uint64_t dlc_cqdata_make(unsigned op, uint8_t dt_code, uint8_t dt_bits, uint64_t bytes)
+static inline uint64_t dlc_cqdata_make(unsigned op, uint8_t dt_code, uint8_t dt_bits,
+                                       uint64_t bytes)
 {
     return ((uint64_t)(op & 15u) << 60) | ((uint64_t)dt_code << 52) | ((uint64_t)dt_bits << 44) |
            (bytes & DLC_BYTES_MAX);
 }
-static inline unsigned dlc_cqdata_op(uint64_t d) { return (unsigned)(d >> 60); }
-static inline uint8_t dlc_cqdata_code(uint64_t d) { return (uint8_t)(d >> 52); }
-static inline uint8_t dlc_cqdata_bits(uint64_t d) { return (uint8_t)(d >> 44); }
-static inline uint64_t dlc_cqdata_bytes(uint64_t d) { return d & DLC_BYTES_MAX; }
+static inline unsigned dlc_cqdata_op(uint64_t d)
+{
+    return (unsigned)(d >> 60);
+}
+static inline uint8_t dlc_cqdata_code(uint64_t d)
+{
+    return (uint8_t)(d >> 52);
+}
+static inline uint8_t dlc_cqdata_bits(uint64_t d)
+{
+    return (uint8_t)(d >> 44);
+}
+static inline uint64_t dlc_cqdata_bytes(uint64_t d)
+{
+    return d & DLC_BYTES_MAX;
+}
 
 #endif

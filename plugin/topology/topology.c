@@ -67,7 +67,8 @@ static void load_guarded(dlc_topology *topo, const dlc_logger *lg)
     char names[256] = "";
     size_t used = 0;
     for (hwloc_obj_t o = hwloc_get_next_osdev(h, NULL); o; o = hwloc_get_next_osdev(h, o)) {
-        if (o->attr->osdev.type != HWLOC_OBJ_OSDEV_NETWORK || !o->name || strcmp(o->name, "lo") == 0)
+        if (o->attr->osdev.type != HWLOC_OBJ_OSDEV_NETWORK || !o->name ||
+            strcmp(o->name, "lo") == 0)
             continue;
         if (topo->nics < 8) {
             snprintf(topo->nic_names[topo->nics], sizeof topo->nic_names[0], "%s", o->name);
@@ -220,17 +221,20 @@ void dlc_topology_pick_iface(const dlc_topology *topo, const char *remote_host, 
     if (topo && topo->nics > 0) {
         snprintf(iface, cap, "%s", topo->nic_names[0]);
         snprintf(reason, sizeof reason, "first network device hwloc lists%s",
-                 remote_host && remote_host[0] ? " (no interface's subnet holds the rendezvous host)"
-                                               : "");
+                 remote_host && remote_host[0]
+                     ? " (no interface's subnet holds the rendezvous host)"
+                     : "");
         goto done;
     }
     for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-        if (!i->ifa_name || !i->ifa_addr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+        if (!i->ifa_name || !i->ifa_addr || !(i->ifa_flags & IFF_UP) ||
+            (i->ifa_flags & IFF_LOOPBACK))
             continue;
         if (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6)
             continue;
         snprintf(iface, cap, "%s", i->ifa_name);
-        snprintf(reason, sizeof reason, "first interface that is up (hwloc lists no network device)");
+        snprintf(reason, sizeof reason,
+                 "first interface that is up (hwloc lists no network device)");
         goto done;
     }
     snprintf(reason, sizeof reason, "no interface found; the provider chooses");

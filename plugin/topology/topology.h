@@ -11,11 +11,11 @@
 #include "plugin/util/log.h"
 
 typedef struct dlc_topology {
-    int cores;              /* physical cores */
-    int pus;                /* hardware threads */
+    int cores; /* physical cores */
+    int pus;   /* hardware threads */
     int numa_nodes;
-    int nics;               /* OS network devices hwloc found (lo excluded) */
-    char nic_names[8][32];  /* first 8 of them */
+    int nics;              /* OS network devices hwloc found (lo excluded) */
+    char nic_names[8][32]; /* first 8 of them */
 } dlc_topology;
 
 /* Load the topology (hwloc with I/O devices).  Never fatal: on hwloc failure the

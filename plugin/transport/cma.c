@@ -58,8 +58,8 @@ static int read_runs(pid_t pid, struct iovec *local, int nl, struct iovec *remot
             return EIO;
         int lc = nl - li < CALL_IOV_MAX ? nl - li : CALL_IOV_MAX;
         int rc = nr - ri < CALL_IOV_MAX ? nr - ri : CALL_IOV_MAX;
-        ssize_t got = process_vm_readv(pid, local + li, (unsigned long)lc, remote + ri,
-                                       (unsigned long)rc, 0);
+        ssize_t got =
+            process_vm_readv(pid, local + li, (unsigned long)lc, remote + ri, (unsigned long)rc, 0);
         if (got < 0) {
             if (errno == EINTR)
                 continue;

@@ -42,9 +42,9 @@
 dlc_fabric_api dlc_fi;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static void *handle;              /* NULL while not loaded */
-static int refs;                  /* references held (worlds, transports, probes) */
-static dlc_err load_error;        /* status != SUCCESS once a load has failed */
+static void *handle;       /* NULL while not loaded */
+static int refs;           /* references held (worlds, transports, probes) */
+static dlc_err load_error; /* status != SUCCESS once a load has failed */
 
 /* The symbol at its build-time version ("" = the default one). */
 static void *lookup(const char *name, const char *version)
@@ -52,14 +52,14 @@ static void *lookup(const char *name, const char *version)
     return version[0] ? dlvsym(handle, name, version) : dlsym(handle, name);
 }
 
-#define LOOKUP(field, sym)                                                                    \
-    do {                                                                                      \
-        void *p_ = lookup(#sym, DLC_FI_VER_##sym);                                            \
-        if (!p_)                                                                              \
-            return dlc_fail(err, DLCOLL_ERR_TRANSPORT,                                        \
-                            "%s has no %s%s%s (built against a newer libfabric?)", soname,    \
-                            #sym, DLC_FI_VER_##sym[0] ? "@" : "", DLC_FI_VER_##sym);          \
-        memcpy(&api.field, &p_, sizeof p_);                                                   \
+#define LOOKUP(field, sym)                                                                         \
+    do {                                                                                           \
+        void *p_ = lookup(#sym, DLC_FI_VER_##sym);                                                 \
+        if (!p_)                                                                                   \
+            return dlc_fail(err, DLCOLL_ERR_TRANSPORT,                                             \
+                            "%s has no %s%s%s (built against a newer libfabric?)", soname, #sym,   \
+                            DLC_FI_VER_##sym[0] ? "@" : "", DLC_FI_VER_##sym);                     \
+        memcpy(&api.field, &p_, sizeof p_);                                                        \
     } while (0)
 
 static dlcoll_status_t resolve(const char *soname, dlc_err *err)

@@ -81,23 +81,23 @@ typedef struct mr_set {
 
 struct dlc_transport {
     const dlc_provider *prov;
-    const dlc_logger *lg;       /* the caller's; outlives the transport */
+    const dlc_logger *lg; /* the caller's; outlives the transport */
     int rank;
-    char iface[64];             /* requested interface, "" if none */
+    char iface[64]; /* requested interface, "" if none */
     struct fi_info *info;
     struct fid_fabric *fabric;
     struct fid_domain *domain;
     struct fid_av *av;
     struct fid_cq *cq;
     struct fid_ep *ep;
-    int wait_fd;                /* CQ's file descriptor, -1 when it has none */
-    int npeers;                 /* addresses inserted into the AV */
+    int wait_fd; /* CQ's file descriptor, -1 when it has none */
+    int npeers;  /* addresses inserted into the AV */
     int iov_limit;
-    int need_mr;                /* register buffers per transfer */
-    void *sink;                 /* overflow sink (see the top of the file), or NULL */
+    int need_mr; /* register buffers per transfer */
+    void *sink;  /* overflow sink (see the top of the file), or NULL */
     size_t sink_len;
-    uint64_t next_key;          /* requested keys for fi_mr_reg (unused with FI_MR_PROV_KEY) */
-    mr_set mr_list;             /* sentinel of outstanding registrations */
+    uint64_t next_key; /* requested keys for fi_mr_reg (unused with FI_MR_PROV_KEY) */
+    mr_set mr_list;    /* sentinel of outstanding registrations */
 };
 
 /* ------------------------------------------------------------------ hints */
@@ -176,7 +176,8 @@ uint32_t dlc_transport_probe(const dlc_logger *lg)
                     used += (size_t)w;
             } else {
                 DLC_TRACE(lg, "transport: provider %s (%s) not usable here: %s", list[i]->name,
-                          list[i]->fi_name, ret ? dlc_fi.strerror(-ret) : "no 8-byte remote CQ data");
+                          list[i]->fi_name,
+                          ret ? dlc_fi.strerror(-ret) : "no 8-byte remote CQ data");
             }
             dlc_fi.freeinfo(info);
         }
@@ -366,7 +367,7 @@ static dlcoll_status_t open_guarded(const dlc_transport_params *p, const dlc_pro
     if (t->info->rx_attr->iov_limit < lim)
         lim = t->info->rx_attr->iov_limit;
     if (!t->need_mr && lim >= 2 && open_sink(t))
-        sink_slots = 1;   /* the sink takes one receive iov entry */
+        sink_slots = 1; /* the sink takes one receive iov entry */
     lim -= sink_slots;
     if (lim > DLC_IOV_CAP)
         lim = DLC_IOV_CAP;
@@ -380,7 +381,8 @@ static dlcoll_status_t open_guarded(const dlc_transport_params *p, const dlc_pro
              t->info->domain_attr->name ? t->info->domain_attr->name : "?",
              iface ? iface : "(provider default)", dlc_fi.tostr(&mr_mode, FI_TYPE_MR_MODE),
              t->need_mr ? " (registering each transfer)" : "", t->info->tx_attr->inject_size,
-             t->iov_limit, wait_name, t->sink ? "detected by dlcoll (overflow sink)" : "by provider");
+             t->iov_limit, wait_name,
+             t->sink ? "detected by dlcoll (overflow sink)" : "by provider");
     *out = t;
     return DLCOLL_SUCCESS;
 
@@ -437,8 +439,9 @@ dlcoll_status_t dlc_transport_getname(dlc_transport *t, void *addr, size_t *len,
     return DLCOLL_SUCCESS;
 }
 
-dlcoll_status_t dlc_transport_insert_peers(dlc_transport *t, const uint8_t *addrs, size_t addr_stride,
-                                           const size_t *lens, int n, dlc_err *err)
+dlcoll_status_t dlc_transport_insert_peers(dlc_transport *t, const uint8_t *addrs,
+                                           size_t addr_stride, const size_t *lens, int n,
+                                           dlc_err *err)
 {
     if (t->npeers != 0)
         return dlc_fail(err, DLCOLL_ERR_INTERNAL, "transport: peers were already inserted");
@@ -455,8 +458,8 @@ dlcoll_status_t dlc_transport_insert_peers(dlc_transport *t, const uint8_t *addr
         int ret = fi_av_insert(t->av, name, 1, &fa, 0, NULL);
         if (ret != 1)
             return dlc_fail(err, DLCOLL_ERR_TRANSPORT,
-                            "transport: adding rank %d's address to the address vector failed: %s", i,
-                            ret < 0 ? dlc_fi.strerror(-ret) : "address not accepted");
+                            "transport: adding rank %d's address to the address vector failed: %s",
+                            i, ret < 0 ? dlc_fi.strerror(-ret) : "address not accepted");
         if (fa != (fi_addr_t)i)
             return dlc_fail(err, DLCOLL_ERR_INTERNAL,
                             "transport: rank %d got fabric address %" PRIu64 ", expected %d", i,
@@ -525,15 +528,18 @@ static size_t iov_bytes(const struct iovec *iov, int iovcnt)
 }
 
 /* Shared checks and setup of send and recv. */
-static dlcoll_status_t prepare(dlc_transport *t, const char *what, int peer, const struct iovec *iov,
-                               int iovcnt, uint64_t tag, int is_recv, dlc_xfer *x, dlc_err *err)
+static dlcoll_status_t prepare(dlc_transport *t, const char *what, int peer,
+                               const struct iovec *iov, int iovcnt, uint64_t tag, int is_recv,
+                               dlc_xfer *x, dlc_err *err)
 {
     if (iovcnt < 0 || iovcnt > t->iov_limit || (iovcnt > 0 && !iov))
         return dlc_fail(err, DLCOLL_ERR_INTERNAL, "transport: %s with %d iov entries (limit %d)",
                         what, iovcnt, t->iov_limit);
     if (peer >= t->npeers || (peer < 0 && !is_recv))
-        return dlc_fail(err, DLCOLL_ERR_INTERNAL, "transport: %s for rank %d, which is not a peer "
-                        "(%d known)", what, peer, t->npeers);
+        return dlc_fail(err, DLCOLL_ERR_INTERNAL,
+                        "transport: %s for rank %d, which is not a peer "
+                        "(%d known)",
+                        what, peer, t->npeers);
     memset(x, 0, sizeof *x);
     x->is_recv = is_recv;
     x->peer = peer;
@@ -546,7 +552,8 @@ static dlcoll_status_t prepare(dlc_transport *t, const char *what, int peer, con
 }
 
 /* Map the result of a post; undo registrations when nothing was posted. */
-static dlcoll_status_t posted(dlc_transport *t, const char *what, ssize_t ret, dlc_xfer *x, dlc_err *err)
+static dlcoll_status_t posted(dlc_transport *t, const char *what, ssize_t ret, dlc_xfer *x,
+                              dlc_err *err)
 {
     if (ret == 0)
         return DLCOLL_SUCCESS;
@@ -554,11 +561,15 @@ static dlcoll_status_t posted(dlc_transport *t, const char *what, ssize_t ret, d
     if (ret == -FI_EAGAIN)
         return DLCOLL_IN_PROGRESS;
     if (x->peer >= 0)
-        return dlc_fail(err, DLCOLL_ERR_TRANSPORT, "transport: posting a %s of %zu bytes %s rank %d "
-                        "failed: %s", what, x->len, x->is_recv ? "from" : "to", x->peer,
+        return dlc_fail(err, DLCOLL_ERR_TRANSPORT,
+                        "transport: posting a %s of %zu bytes %s rank %d "
+                        "failed: %s",
+                        what, x->len, x->is_recv ? "from" : "to", x->peer,
                         dlc_fi.strerror((int)-ret));
-    return dlc_fail(err, DLCOLL_ERR_TRANSPORT, "transport: posting a %s of %zu bytes from any rank "
-                    "failed: %s", what, x->len, dlc_fi.strerror((int)-ret));
+    return dlc_fail(err, DLCOLL_ERR_TRANSPORT,
+                    "transport: posting a %s of %zu bytes from any rank "
+                    "failed: %s",
+                    what, x->len, dlc_fi.strerror((int)-ret));
 }
 
 /* One empty entry for a zero-byte message, and its descriptor. */
@@ -602,8 +613,10 @@ dlcoll_status_t dlc_transport_send(dlc_transport *t, int peer, const struct iove
     msg.data = data;
     ssize_t ret = fi_tsendmsg(t->ep, &msg, FI_REMOTE_CQ_DATA | FI_COMPLETION);
     if (ret != -FI_EAGAIN) /* retries are not worth a line each */
-        DLC_TRACE(t->lg, "transport: send to rank %d tag 0x%016" PRIx64 " data 0x%016" PRIx64
-                  " %zu B in %d iov: %s", peer, tag, data, x->len, iovcnt,
+        DLC_TRACE(t->lg,
+                  "transport: send to rank %d tag 0x%016" PRIx64 " data 0x%016" PRIx64
+                  " %zu B in %d iov: %s",
+                  peer, tag, data, x->len, iovcnt,
                   ret == 0 ? "posted" : dlc_fi.strerror((int)-ret));
     return posted(t, "send", ret, x, err);
 }
@@ -631,8 +644,10 @@ dlcoll_status_t dlc_transport_recv(dlc_transport *t, int peer, const struct iove
     msg.ignore = ignore;
     ssize_t ret = fi_trecvmsg(t->ep, &msg, FI_COMPLETION);
     if (ret != -FI_EAGAIN)
-        DLC_TRACE(t->lg, "transport: recv from rank %d tag 0x%016" PRIx64 " ignore 0x%016" PRIx64
-                  " %zu B in %d iov: %s", peer, tag, ignore, x->len, user_iovcnt,
+        DLC_TRACE(t->lg,
+                  "transport: recv from rank %d tag 0x%016" PRIx64 " ignore 0x%016" PRIx64
+                  " %zu B in %d iov: %s",
+                  peer, tag, ignore, x->len, user_iovcnt,
                   ret == 0 ? "posted" : dlc_fi.strerror((int)-ret));
     return posted(t, "receive", ret, x, err);
 }
@@ -662,10 +677,8 @@ static int is_connection_error(int e)
     case EHOSTDOWN:
     case ENETUNREACH:
     case ENETDOWN:
-    case ETIMEDOUT:
-        return 1;
-    default:
-        return 0;
+    case ETIMEDOUT: return 1;
+    default: return 0;
     }
 }
 
@@ -686,9 +699,10 @@ static void complete_ok(dlc_transport *t, const struct fi_cq_tagged_entry *e)
             sink_release(t, e->len - x->len);
             x->truncated = 1;
             x->status = DLCOLL_ERR_MISMATCH;
-            snprintf(x->errtext, sizeof x->errtext,
-                     "receive from rank %d: message of %zu bytes is longer than the %zu-byte buffer",
-                     x->peer, e->len, x->len);
+            snprintf(
+                x->errtext, sizeof x->errtext,
+                "receive from rank %d: message of %zu bytes is longer than the %zu-byte buffer",
+                x->peer, e->len, x->len);
             DLC_TRACE(t->lg, "transport: %s", x->errtext);
         }
         x->len = e->len;
@@ -719,7 +733,8 @@ static int complete_error(dlc_transport *t, dlc_err *err)
     dlc_xfer *x = e.op_context;
     if (!x) {
         dlc_fail(err, is_connection_error(code) ? DLCOLL_ERR_PEER_FAILURE : DLCOLL_ERR_TRANSPORT,
-                 "transport: completion error without an operation: %s (%s)", dlc_fi.strerror(code), text);
+                 "transport: completion error without an operation: %s (%s)", dlc_fi.strerror(code),
+                 text);
         return -1;
     }
     release_mr(t, x);
@@ -749,8 +764,8 @@ static int complete_error(dlc_transport *t, dlc_err *err)
         snprintf(x->errtext, sizeof x->errtext, "%s rank %d: %s (%s)",
                  x->is_recv ? "receive from" : "send to", x->peer, dlc_fi.strerror(code), text);
     else
-        snprintf(x->errtext, sizeof x->errtext, "receive from any rank: %s (%s)", dlc_fi.strerror(code),
-                 text);
+        snprintf(x->errtext, sizeof x->errtext, "receive from any rank: %s (%s)",
+                 dlc_fi.strerror(code), text);
     if (code == FI_ETRUNC || code == FI_ECANCELED)
         DLC_TRACE(t->lg, "transport: %s", x->errtext);
     else

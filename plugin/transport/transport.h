@@ -21,24 +21,24 @@
 #include "plugin/util/error.h"
 #include "plugin/util/log.h"
 
-#define DLC_MAX_ADDR 128     /* bytes of an endpoint name (fi_getname) */
+#define DLC_MAX_ADDR 128 /* bytes of an endpoint name (fi_getname) */
 
 typedef struct dlc_transport dlc_transport;
 
 typedef struct dlc_xfer {
-    unsigned char fi_ctx[64];   /* libfabric's per-operation context; must stay first */
-    int done;                   /* set when the completion (or error) is read */
+    unsigned char fi_ctx[64]; /* libfabric's per-operation context; must stay first */
+    int done;                 /* set when the completion (or error) is read */
     int is_recv;
-    int peer;                   /* world rank */
-    dlcoll_status_t status;     /* DLCOLL_SUCCESS or the error */
-    int truncated;              /* recv: the sender's message was longer than the buffer */
-    int cancelled;              /* the operation was cancelled */
-    size_t len;                 /* recv: bytes received; with truncated: bytes the sender sent */
-    uint64_t tag;               /* recv: the matched tag */
-    uint64_t data;              /* recv: the sender's CQ data word */
-    void *mr_desc;              /* transport's memory registration (providers that need it) */
+    int peer;               /* world rank */
+    dlcoll_status_t status; /* DLCOLL_SUCCESS or the error */
+    int truncated;          /* recv: the sender's message was longer than the buffer */
+    int cancelled;          /* the operation was cancelled */
+    size_t len;             /* recv: bytes received; with truncated: bytes the sender sent */
+    uint64_t tag;           /* recv: the matched tag */
+    uint64_t data;          /* recv: the sender's CQ data word */
+    void *mr_desc;          /* transport's memory registration (providers that need it) */
     void *mr;
-    char errtext[128];          /* provider's error text when status != SUCCESS */
+    char errtext[128]; /* provider's error text when status != SUCCESS */
 } dlc_xfer;
 
 /* Bitmask of providers usable on this host, for agreement across ranks.
@@ -46,20 +46,22 @@ typedef struct dlc_xfer {
 uint32_t dlc_transport_probe(const dlc_logger *lg);
 
 typedef struct dlc_transport_params {
-    const char *provider;   /* short provider name, from the agreed choice ("shm", "tcp", ...) */
-    const char *iface;      /* interface for IP providers ("lo", "eth0"), or NULL/"" */
-    int rank;               /* world rank, for messages */
+    const char *provider; /* short provider name, from the agreed choice ("shm", "tcp", ...) */
+    const char *iface;    /* interface for IP providers ("lo", "eth0"), or NULL/"" */
+    int rank;             /* world rank, for messages */
     const dlc_logger *lg;
 } dlc_transport_params;
 
-dlcoll_status_t dlc_transport_open(const dlc_transport_params *p, dlc_transport **out, dlc_err *err);
+dlcoll_status_t dlc_transport_open(const dlc_transport_params *p, dlc_transport **out,
+                                   dlc_err *err);
 
 /* This endpoint's name; *len in/out. */
 dlcoll_status_t dlc_transport_getname(dlc_transport *t, void *addr, size_t *len, dlc_err *err);
 
 /* Insert n peers' names (addrs + i*addr_stride, lens[i] bytes); peer i becomes world rank i. */
-dlcoll_status_t dlc_transport_insert_peers(dlc_transport *t, const uint8_t *addrs, size_t addr_stride,
-                                           const size_t *lens, int n, dlc_err *err);
+dlcoll_status_t dlc_transport_insert_peers(dlc_transport *t, const uint8_t *addrs,
+                                           size_t addr_stride, const size_t *lens, int n,
+                                           dlc_err *err);
 
 /* Post a tagged send of iov[0..iovcnt) to peer with CQ data `data`.
  * Returns DLCOLL_IN_PROGRESS when the provider has no room now (nothing was

@@ -94,8 +94,9 @@ static dlcoll_status_t set_tcp(dlc_settings *out, const char *what, const char *
                                const char *host, size_t host_len, int port, dlc_err *err)
 {
     if (host_len >= sizeof out->rdv_host)
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.200s': host name is longer than %zu characters",
-                        what, url, sizeof out->rdv_host - 1);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                        "%s='%.200s': host name is longer than %zu characters", what, url,
+                        sizeof out->rdv_host - 1);
     out->rdv = DLC_RDV_TCP;
     memcpy(out->rdv_host, host, host_len);
     out->rdv_host[host_len] = '\0';
@@ -105,8 +106,8 @@ static dlcoll_status_t set_tcp(dlc_settings *out, const char *what, const char *
 
 /* Rendezvous from an address + port variable pair (MASTER_ADDR/MASTER_PORT, ...).
  * Returns DLCOLL_ERR_BOOTSTRAP without a message when either is unset. */
-static dlcoll_status_t rdv_from_pair(const env_reader *env, const char *addr_var, const char *port_var,
-                                     dlc_settings *out, dlc_err *err)
+static dlcoll_status_t rdv_from_pair(const env_reader *env, const char *addr_var,
+                                     const char *port_var, dlc_settings *out, dlc_err *err)
 {
     const char *addr = env_get(env, addr_var);
     const char *port_s = env_get(env, port_var);
@@ -114,8 +115,8 @@ static dlcoll_status_t rdv_from_pair(const env_reader *env, const char *addr_var
         return DLCOLL_ERR_BOOTSTRAP;
     int port;
     if (parse_port(port_s, &port) != 0)
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.200s' is not a port number (1..65535)",
-                        port_var, port_s);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                        "%s='%.200s' is not a port number (1..65535)", port_var, port_s);
     size_t len = strlen(addr);
     const char *host = addr;
     if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']') { /* "[::1]" */
@@ -123,8 +124,8 @@ static dlcoll_status_t rdv_from_pair(const env_reader *env, const char *addr_var
         len -= 2;
     }
     if (!host_is_plausible(host, len))
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.200s' is not a host name or address",
-                        addr_var, addr);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                        "%s='%.200s' is not a host name or address", addr_var, addr);
     return set_tcp(out, addr_var, addr, host, len, port, err);
 }
 
@@ -137,10 +138,11 @@ static dlcoll_status_t parse_env_url(const env_reader *env, const char *what, co
     st = rdv_from_pair(env, "MS_SCHED_HOST", "MS_SCHED_PORT", out, err);
     if (st != DLCOLL_ERR_BOOTSTRAP)
         return st;
-    return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP,
-                    "%s='%.200s' needs MASTER_ADDR and MASTER_PORT (or MS_SCHED_HOST and MS_SCHED_PORT) "
-                    "in the environment, but they are not set",
-                    what, url);
+    return dlc_fail(
+        err, DLCOLL_ERR_BOOTSTRAP,
+        "%s='%.200s' needs MASTER_ADDR and MASTER_PORT (or MS_SCHED_HOST and MS_SCHED_PORT) "
+        "in the environment, but they are not set",
+        what, url);
 }
 
 /* "tcp://host:port" or "tcp://[v6addr]:port"; rest points after "tcp://". */
@@ -153,29 +155,32 @@ static dlcoll_status_t parse_tcp_url(const char *what, const char *url, const ch
         const char *close = strchr(rest, ']');
         if (close == NULL || close[1] != ':')
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                            "%s='%.200s': an IPv6 address must be written tcp://[address]:port", what, url);
+                            "%s='%.200s': an IPv6 address must be written tcp://[address]:port",
+                            what, url);
         host = rest + 1;
         host_len = (size_t)(close - host);
         port_s = close + 2;
     } else {
         const char *colon = strrchr(rest, ':');
         if (colon == NULL)
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.200s': missing port (tcp://host:port)",
-                            what, url);
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                            "%s='%.200s': missing port (tcp://host:port)", what, url);
         host = rest;
         host_len = (size_t)(colon - rest);
         port_s = colon + 1;
         if (memchr(host, ':', host_len) != NULL)
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                            "%s='%.200s': an IPv6 address must be written tcp://[address]:port", what, url);
+                            "%s='%.200s': an IPv6 address must be written tcp://[address]:port",
+                            what, url);
     }
     if (!host_is_plausible(host, host_len))
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.200s': '%.*s' is not a host name or address",
-                        what, url, (int)(host_len < 100 ? host_len : 100), host);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                        "%s='%.200s': '%.*s' is not a host name or address", what, url,
+                        (int)(host_len < 100 ? host_len : 100), host);
     int port;
     if (parse_port(port_s, &port) != 0)
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.200s': port '%.20s' is not a number in 1..65535",
-                        what, url, port_s);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                        "%s='%.200s': port '%.20s' is not a number in 1..65535", what, url, port_s);
     return set_tcp(out, what, url, host, host_len, port, err);
 }
 
@@ -183,33 +188,35 @@ static dlcoll_status_t parse_url(const env_reader *env, const char *what, const 
                                  dlc_settings *out, dlc_err *err)
 {
     if (url == NULL || url[0] == '\0')
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s is empty; accepted forms: " ACCEPTED_FORMS,
-                        what);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                        "%s is empty; accepted forms: " ACCEPTED_FORMS, what);
     if (strncasecmp(url, "tcp://", 6) == 0)
         return parse_tcp_url(what, url, url + 6, out, err);
     if (strncasecmp(url, "file://", 7) == 0) {
         const char *path = url + 7;
         if (path[0] != '/')
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                            "%s='%.200s': the path must be absolute, written file:///absolute/path", what, url);
+                            "%s='%.200s': the path must be absolute, written file:///absolute/path",
+                            what, url);
         size_t len = strlen(path);
         if (len >= sizeof out->rdv_path)
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.200s': the path is longer than %zu characters",
-                            what, url, sizeof out->rdv_path - 1);
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                            "%s='%.200s': the path is longer than %zu characters", what, url,
+                            sizeof out->rdv_path - 1);
         out->rdv = DLC_RDV_FILE;
         memcpy(out->rdv_path, path, len + 1);
         return DLCOLL_SUCCESS;
     }
     if (strcasecmp(url, "env://") == 0)
         return parse_env_url(env, what, url, out, err);
-    return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.200s' is not understood; accepted forms: " ACCEPTED_FORMS,
-                    what, url);
+    return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                    "%s='%.200s' is not understood; accepted forms: " ACCEPTED_FORMS, what, url);
 }
 
 dlcoll_status_t dlc_parse_init_method(const char *url, dlc_getenv_fn getenv_fn, void *getenv_ctx,
                                       dlc_settings *out, dlc_err *err)
 {
-    env_reader env = { getenv_fn ? getenv_fn : process_getenv, getenv_fn ? getenv_ctx : NULL };
+    env_reader env = {getenv_fn ? getenv_fn : process_getenv, getenv_fn ? getenv_ctx : NULL};
     return parse_url(&env, "init_method", url, out, err);
 }
 
@@ -218,16 +225,16 @@ dlcoll_status_t dlc_parse_init_method(const char *url, dlc_getenv_fn getenv_fn, 
 /* An integer setting looked up in `vars` in order; the first set one wins. */
 typedef struct int_source {
     const char *var;
-    int numeric_only;   /* skip the variable when it is not an integer */
+    int numeric_only; /* skip the variable when it is not an integer */
 } int_source;
 
 static const int_source rank_vars[] = {
-    { "DLCOLL_RANK", 0 }, { "RANK", 0 }, { "OMPI_COMM_WORLD_RANK", 0 }, { "PMI_RANK", 0 },
-    { "SLURM_PROCID", 0 }, { "RANK_ID", 0 }, { "MS_NODE_ID", 1 }, { NULL, 0 },
+    {"DLCOLL_RANK", 0},  {"RANK", 0},    {"OMPI_COMM_WORLD_RANK", 0}, {"PMI_RANK", 0},
+    {"SLURM_PROCID", 0}, {"RANK_ID", 0}, {"MS_NODE_ID", 1},           {NULL, 0},
 };
 static const int_source size_vars[] = {
-    { "DLCOLL_WORLD_SIZE", 0 }, { "WORLD_SIZE", 0 }, { "OMPI_COMM_WORLD_SIZE", 0 }, { "PMI_SIZE", 0 },
-    { "SLURM_NTASKS", 0 }, { "RANK_SIZE", 0 }, { "MS_WORKER_NUM", 0 }, { NULL, 0 },
+    {"DLCOLL_WORLD_SIZE", 0}, {"WORLD_SIZE", 0}, {"OMPI_COMM_WORLD_SIZE", 0}, {"PMI_SIZE", 0},
+    {"SLURM_NTASKS", 0},      {"RANK_SIZE", 0},  {"MS_WORKER_NUM", 0},        {NULL, 0},
 };
 
 /* Find the first set variable; *from = its name, or NULL when none is set. */
@@ -243,8 +250,8 @@ static dlcoll_status_t int_from_env(const env_reader *env, const int_source *var
         if (parse_int(s, &x) != 0) {
             if (v->numeric_only)
                 continue;
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.200s' is not an integer (%s)", v->var, s,
-                            what);
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.200s' is not an integer (%s)",
+                            v->var, s, what);
         }
         *value = x;
         *from = v->var;
@@ -272,7 +279,8 @@ static dlcoll_status_t resolve_rank_size(const dlcoll_config_t *c, const env_rea
     if (c->world_size != DLCOLL_FROM_ENV) {
         if (c->world_size < 1)
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                            "config.world_size=%d is invalid (must be >= 1, or DLCOLL_FROM_ENV)", c->world_size);
+                            "config.world_size=%d is invalid (must be >= 1, or DLCOLL_FROM_ENV)",
+                            c->world_size);
         out->world_size = c->world_size;
         out->size_from = "config";
     } else {
@@ -281,17 +289,20 @@ static dlcoll_status_t resolve_rank_size(const dlcoll_config_t *c, const env_rea
             return st;
         if (out->size_from == NULL) {
             list_sources(looked, sizeof looked, "config.world_size", size_vars);
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "world size not set; looked for %s", looked);
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "world size not set; looked for %s",
+                            looked);
         }
         if (out->world_size < 1)
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%d' is not a valid world size (must be >= 1)",
-                            out->size_from, out->world_size);
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                            "%s='%d' is not a valid world size (must be >= 1)", out->size_from,
+                            out->world_size);
     }
 
     if (c->rank != DLCOLL_FROM_ENV) {
         if (c->rank < 0)
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                            "config.rank=%d is invalid (must be 0..world_size-1, or DLCOLL_FROM_ENV)", c->rank);
+            return dlc_fail(
+                err, DLCOLL_ERR_INVALID_ARGUMENT,
+                "config.rank=%d is invalid (must be 0..world_size-1, or DLCOLL_FROM_ENV)", c->rank);
         out->rank = c->rank;
         out->rank_from = "config";
     } else {
@@ -300,13 +311,15 @@ static dlcoll_status_t resolve_rank_size(const dlcoll_config_t *c, const env_rea
             return st;
         if (out->rank_from == NULL) {
             list_sources(looked, sizeof looked, "config.rank", rank_vars);
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "rank not set; looked for %s", looked);
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "rank not set; looked for %s",
+                            looked);
         }
     }
     if (out->rank < 0 || out->rank >= out->world_size)
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                        "rank %d (from %s) is out of range for world size %d (from %s): must be 0..%d",
-                        out->rank, out->rank_from, out->world_size, out->size_from, out->world_size - 1);
+        return dlc_fail(
+            err, DLCOLL_ERR_INVALID_ARGUMENT,
+            "rank %d (from %s) is out of range for world size %d (from %s): must be 0..%d",
+            out->rank, out->rank_from, out->world_size, out->size_from, out->world_size - 1);
     return DLCOLL_SUCCESS;
 }
 
@@ -345,7 +358,8 @@ static dlcoll_status_t resolve_rendezvous(const dlcoll_config_t *c, const env_re
     }
     /* Point out a half-set pair: a common launcher misconfiguration. */
     static const char *const pairs[][2] = {
-        { "MASTER_ADDR", "MASTER_PORT" }, { "MS_SCHED_HOST", "MS_SCHED_PORT" },
+        {"MASTER_ADDR", "MASTER_PORT"},
+        {"MS_SCHED_HOST", "MS_SCHED_PORT"},
     };
     char half[160] = "";
     for (size_t i = 0; i < 2; i++) {
@@ -361,14 +375,15 @@ static dlcoll_status_t resolve_rendezvous(const dlcoll_config_t *c, const env_re
                     half);
 }
 
-static dlcoll_status_t resolve_misc(const dlcoll_config_t *c, const env_reader *env, dlc_settings *out,
-                                    dlc_err *err)
+static dlcoll_status_t resolve_misc(const dlcoll_config_t *c, const env_reader *env,
+                                    dlc_settings *out, dlc_err *err)
 {
     /* Timeout. */
     if (c->timeout_ms < 0)
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                        "config.timeout_ms=%d is invalid (must be > 0, or 0 for DLCOLL_TIMEOUT / the default)",
-                        c->timeout_ms);
+        return dlc_fail(
+            err, DLCOLL_ERR_INVALID_ARGUMENT,
+            "config.timeout_ms=%d is invalid (must be > 0, or 0 for DLCOLL_TIMEOUT / the default)",
+            c->timeout_ms);
     out->timeout_ms = c->timeout_ms;
     if (out->timeout_ms == 0) {
         const char *s = env_get(env, "DLCOLL_TIMEOUT");
@@ -389,8 +404,9 @@ static dlcoll_status_t resolve_misc(const dlcoll_config_t *c, const env_reader *
     if (prov != NULL) {
         size_t len = strlen(prov);
         if (len >= sizeof out->provider)
-            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.80s%s' is longer than %zu characters",
-                            prov_from, prov, len > 80 ? "..." : "", sizeof out->provider - 1);
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                            "%s='%.80s%s' is longer than %zu characters", prov_from, prov,
+                            len > 80 ? "..." : "", sizeof out->provider - 1);
         memcpy(out->provider, prov, len + 1);
     }
 
@@ -415,18 +431,20 @@ static dlcoll_status_t read_config(const dlcoll_config_t *config, dlcoll_config_
 {
     const size_t min_size = offsetof(dlcoll_config_t, log_level) + sizeof(int);
     if (config->magic != DLCOLL_CONFIG_MAGIC)
-        return dlc_fail(err, DLCOLL_ERR_VERSION,
-                        "config magic 0x%08x is not DLCOLL_CONFIG_MAGIC (was the struct initialised "
-                        "with DLCOLL_CONFIG_INIT?)",
-                        (unsigned)config->magic);
+        return dlc_fail(
+            err, DLCOLL_ERR_VERSION,
+            "config magic 0x%08x is not DLCOLL_CONFIG_MAGIC (was the struct initialised "
+            "with DLCOLL_CONFIG_INIT?)",
+            (unsigned)config->magic);
     if (config->version == 0 || config->version > DLCOLL_CONFIG_VERSION)
-        return dlc_fail(err, DLCOLL_ERR_VERSION,
-                        "config version %u is not supported by this plugin (it knows versions 1..%u)",
-                        (unsigned)config->version, (unsigned)DLCOLL_CONFIG_VERSION);
+        return dlc_fail(
+            err, DLCOLL_ERR_VERSION,
+            "config version %u is not supported by this plugin (it knows versions 1..%u)",
+            (unsigned)config->version, (unsigned)DLCOLL_CONFIG_VERSION);
     if (config->size < min_size)
         return dlc_fail(err, DLCOLL_ERR_VERSION,
-                        "config size %zu is smaller than the version %u layout (%zu bytes)", config->size,
-                        (unsigned)DLCOLL_CONFIG_VERSION, min_size);
+                        "config size %zu is smaller than the version %u layout (%zu bytes)",
+                        config->size, (unsigned)DLCOLL_CONFIG_VERSION, min_size);
     /* A newer host may pass a larger struct: read only the part we know, and
      * never more than the host's struct holds. */
     dlcoll_config_t defaults = DLCOLL_CONFIG_INIT;
@@ -460,8 +478,8 @@ static dlcoll_status_t resolve_tuning(const env_reader *env, dlc_settings *out, 
     char range[64];
     long long slot;
     snprintf(range, sizeof range, "in %zu..%zu", DLC_SHM_SLOT_MIN, DLC_SHM_SLOT_MAX);
-    dlcoll_status_t st = env_bytes(env, "DLCOLL_SHM_SLOT_BYTES", DLC_SHM_SLOT_MIN,
-                                   DLC_SHM_SLOT_MAX, range, &slot, err);
+    dlcoll_status_t st = env_bytes(env, "DLCOLL_SHM_SLOT_BYTES", DLC_SHM_SLOT_MIN, DLC_SHM_SLOT_MAX,
+                                   range, &slot, err);
     out->shm_slot_bytes = slot < 0 ? 0 : (size_t)slot;
     if (st == DLCOLL_SUCCESS)
         st = env_bytes(env, "DLCOLL_SHM_CMA_MIN", 0, (unsigned long long)LLONG_MAX,
@@ -475,7 +493,7 @@ static dlcoll_status_t resolve_tuning(const env_reader *env, dlc_settings *out, 
 dlcoll_status_t dlc_settings_resolve(const dlcoll_config_t *config, dlc_getenv_fn getenv_fn,
                                      void *getenv_ctx, dlc_settings *out, dlc_err *err)
 {
-    env_reader env = { getenv_fn ? getenv_fn : process_getenv, getenv_fn ? getenv_ctx : NULL };
+    env_reader env = {getenv_fn ? getenv_fn : process_getenv, getenv_fn ? getenv_ctx : NULL};
     dlcoll_config_t c = DLCOLL_CONFIG_INIT;
     dlcoll_status_t st;
 

@@ -24,9 +24,9 @@
 typedef const char *(*dlc_getenv_fn)(void *ctx, const char *name);
 
 typedef enum dlc_rdv_kind {
-    DLC_RDV_STORE = 0,   /* host-provided callbacks */
-    DLC_RDV_TCP = 1,     /* tcp://host:port         */
-    DLC_RDV_FILE = 2     /* file:///dir             */
+    DLC_RDV_STORE = 0, /* host-provided callbacks */
+    DLC_RDV_TCP = 1,   /* tcp://host:port         */
+    DLC_RDV_FILE = 2   /* file:///dir             */
 } dlc_rdv_kind;
 
 /* Bounds of DLCOLL_SHM_SLOT_BYTES. */
@@ -47,9 +47,9 @@ typedef struct dlc_settings {
     dlcoll_log_fn log_fn;
     void *log_ctx;
     /* Tuning of the shared-segment exchange (docs/abi.md, environment). */
-    size_t shm_slot_bytes;       /* DLCOLL_SHM_SLOT_BYTES; 0 = automatic */
-    long long shm_cma_min;       /* DLCOLL_SHM_CMA_MIN; -1 = automatic, 0 = never CMA */
-    long long stream_min_bytes;  /* DLCOLL_STREAM_MIN_BYTES; -1 = automatic, 0 = never stream */
+    size_t shm_slot_bytes;      /* DLCOLL_SHM_SLOT_BYTES; 0 = automatic */
+    long long shm_cma_min;      /* DLCOLL_SHM_CMA_MIN; -1 = automatic, 0 = never CMA */
+    long long stream_min_bytes; /* DLCOLL_STREAM_MIN_BYTES; -1 = automatic, 0 = never stream */
     /* Where each value came from ("config", "DLCOLL_RANK", ...), for INFO logs. */
     const char *rank_from, *size_from, *rdv_from;
 } dlc_settings;

@@ -57,7 +57,8 @@ const char *dlc_status_string(dlcoll_status_t status)
     case DLCOLL_SUCCESS: return "success";
     case DLCOLL_IN_PROGRESS: return "operation in progress";
     case DLCOLL_ERR_INVALID_ARGUMENT: return "invalid argument";
-    case DLCOLL_ERR_UNSUPPORTED: return "unsupported (valid but not implemented for this device, dtype or layout)";
+    case DLCOLL_ERR_UNSUPPORTED:
+        return "unsupported (valid but not implemented for this device, dtype or layout)";
     case DLCOLL_ERR_MISMATCH: return "ranks disagree (size, dtype or operation order mismatch)";
     case DLCOLL_ERR_TIMEOUT: return "timed out";
     case DLCOLL_ERR_PEER_FAILURE: return "a peer failed or its connection broke";

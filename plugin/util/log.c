@@ -20,9 +20,14 @@
 
 int dlc_log_level_parse(const char *s)
 {
-    static const struct { const char *name; int level; } names[] = {
-        { "NONE", DLCOLL_LOG_NONE }, { "WARN", DLCOLL_LOG_WARN },
-        { "INFO", DLCOLL_LOG_INFO }, { "TRACE", DLCOLL_LOG_TRACE },
+    static const struct {
+        const char *name;
+        int level;
+    } names[] = {
+        {"NONE", DLCOLL_LOG_NONE},
+        {"WARN", DLCOLL_LOG_WARN},
+        {"INFO", DLCOLL_LOG_INFO},
+        {"TRACE", DLCOLL_LOG_TRACE},
     };
     if (s == NULL)
         return -1;

@@ -10,9 +10,9 @@
 #include "abi/dlcoll.h"
 
 typedef struct dlc_logger {
-    dlcoll_log_fn fn;   /* NULL: stderr */
+    dlcoll_log_fn fn; /* NULL: stderr */
     void *ctx;
-    int level;          /* dlcoll_log_level_t */
+    int level; /* dlcoll_log_level_t */
     char prefix[128];
 } dlc_logger;
 

@@ -45,16 +45,13 @@ size_t dlc_dtype_size(DLDataType dt)
         if (dt.bits == 16 || dt.bits == 32 || dt.bits == 64)
             return dt.bits / 8u;
         return 0;
-    case kDLBfloat:
-        return dt.bits == 16 ? 2 : 0;
+    case kDLBfloat: return dt.bits == 16 ? 2 : 0;
     case kDLComplex:
         if (dt.bits == 64 || dt.bits == 128)
             return dt.bits / 8u;
         return 0;
-    case DLCOLL_DL_BOOL_CODE:
-        return dt.bits == 8 ? 1 : 0;
-    default:
-        return 0;
+    case DLCOLL_DL_BOOL_CODE: return dt.bits == 8 ? 1 : 0;
+    default: return 0;
     }
 }
 
@@ -79,8 +76,8 @@ const char *dlc_dtype_name(DLDataType dt, char *buf, size_t cap)
     else if (family)
         snprintf(buf, cap, "%s%u", family, (unsigned)dt.bits);
     else
-        snprintf(buf, cap, "dtype(code=%u,bits=%u,lanes=%u)", (unsigned)dt.code,
-                 (unsigned)dt.bits, (unsigned)dt.lanes);
+        snprintf(buf, cap, "dtype(code=%u,bits=%u,lanes=%u)", (unsigned)dt.code, (unsigned)dt.bits,
+                 (unsigned)dt.lanes);
     return buf;
 }
 
@@ -144,8 +141,8 @@ const char *dlc_shape_text(const int64_t *shape, int ndim, char *buf, size_t cap
     size_t used = 0;
     used += (size_t)snprintf(buf, cap, "(");
     for (int i = 0; i < ndim && used < cap; i++)
-        used += (size_t)snprintf(buf + used, cap - used, i ? ", %lld" : "%lld",
-                                 (long long)shape[i]);
+        used +=
+            (size_t)snprintf(buf + used, cap - used, i ? ", %lld" : "%lld", (long long)shape[i]);
     if (used < cap)
         snprintf(buf + used, cap - used, ")");
     return buf;
@@ -154,7 +151,7 @@ const char *dlc_shape_text(const int64_t *shape, int ndim, char *buf, size_t cap
 /* A dim that moves the address: extent > 1.  Used by the overlap check. */
 typedef struct live_dim {
     int64_t extent;
-    int64_t stride;  /* elements */
+    int64_t stride; /* elements */
 } live_dim;
 
 /* Insertion sort by stride (ndim <= 32, so this is plenty). */
@@ -211,14 +208,13 @@ dlcoll_status_t dlc_tensor_describe(const DLTensor *t, const char *what, dlc_ten
 
     /* Rank and shape. */
     if (t->ndim < 0)
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s: ndim %d is negative", what,
-                        t->ndim);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s: ndim %d is negative", what, t->ndim);
     if (t->ndim > DLC_MAX_NDIM)
         return dlc_fail(err, DLCOLL_ERR_UNSUPPORTED, "%s: ndim %d is more than the %d supported",
                         what, t->ndim, DLC_MAX_NDIM);
     if (t->ndim > 0 && !t->shape)
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s: ndim is %d but shape is NULL",
-                        what, t->ndim);
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s: ndim is %d but shape is NULL", what,
+                        t->ndim);
     int ndim = t->ndim, has_zero = 0;
     for (int i = 0; i < ndim; i++) {
         if (t->shape[i] < 0)
@@ -361,10 +357,10 @@ dlcoll_status_t dlc_tensor_describe(const DLTensor *t, const char *what, dlc_ten
 
 /* The tensor as chunks of `chunk` bytes placed by a k-digit odometer. */
 typedef struct run_layout {
-    size_t chunk;                   /* bytes adjacent in memory, B above      */
-    int k;                          /* outer dims, outermost first            */
+    size_t chunk; /* bytes adjacent in memory, B above      */
+    int k;        /* outer dims, outermost first            */
     size_t extent[DLC_MAX_NDIM];
-    size_t stride[DLC_MAX_NDIM];    /* bytes */
+    size_t stride[DLC_MAX_NDIM]; /* bytes */
 } run_layout;
 
 static void layout_build(const dlc_tensor *t, run_layout *L)
@@ -409,10 +405,10 @@ static void layout_build(const dlc_tensor *t, run_layout *L)
 typedef struct run_iter {
     run_layout L;
     uint8_t *base;
-    size_t idx[DLC_MAX_NDIM];  /* odometer digits of the current chunk */
-    size_t addr;               /* its byte offset from base            */
-    size_t skip;               /* bytes to skip in it (first chunk)    */
-    size_t left;               /* bytes of the range not yet returned  */
+    size_t idx[DLC_MAX_NDIM]; /* odometer digits of the current chunk */
+    size_t addr;              /* its byte offset from base            */
+    size_t skip;              /* bytes to skip in it (first chunk)    */
+    size_t left;              /* bytes of the range not yet returned  */
 } run_iter;
 
 /* Clamp [off, off+len) to the tensor; returns the clamped length. */
@@ -515,13 +511,13 @@ size_t dlc_tensor_run_count(const dlc_tensor *t, size_t off, size_t len)
     layout_build(t, &L);
     size_t c0 = off / L.chunk, c1 = (off + len - 1) / L.chunk;
     size_t runs = 1;
-    size_t q = 1;          /* Q_j */
-    int64_t inner = 0;     /* sum_{i>j} (extent_i - 1) * stride_i */
+    size_t q = 1;      /* Q_j */
+    int64_t inner = 0; /* sum_{i>j} (extent_i - 1) * stride_i */
     for (int j = L.k - 1; j >= 0; j--) {
         size_t q_outer = q * L.extent[j]; /* Q_{j-1}; <= chunks in the tensor */
         int64_t jump = (int64_t)L.stride[j] - inner;
         if (jump != (int64_t)L.chunk) {
-            size_t at_j = c1 / q - c0 / q;            /* multiples of Q_j in (c0, c1]   */
+            size_t at_j = c1 / q - c0 / q;              /* multiples of Q_j in (c0, c1]   */
             size_t above = c1 / q_outer - c0 / q_outer; /* ... that are of Q_{j-1} too */
             runs += at_j - above;
         }
@@ -588,9 +584,9 @@ dlcoll_status_t dlc_tensor_check_gather_output(const dlc_tensor *in, const dlc_t
     if (n < 1)
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "output: %d ranks to gather from", n);
     if (!dlc_dtype_equal(in->dtype, out->dtype))
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "output dtype %s differs from input dtype %s",
-                        dlc_dtype_name(out->dtype, a, sizeof a),
-                        dlc_dtype_name(in->dtype, b, sizeof b));
+        return dlc_fail(
+            err, DLCOLL_ERR_INVALID_ARGUMENT, "output dtype %s differs from input dtype %s",
+            dlc_dtype_name(out->dtype, a, sizeof a), dlc_dtype_name(in->dtype, b, sizeof b));
     if (!out->contiguous)
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "output must be contiguous");
 

@@ -16,15 +16,15 @@
 #define DLC_MAX_NDIM 32
 
 typedef struct dlc_tensor {
-    uint8_t *base;          /* data + byte_offset */
+    uint8_t *base; /* data + byte_offset */
     DLDataType dtype;
-    size_t elem_size;       /* bytes per element (bits/8 * lanes) */
+    size_t elem_size; /* bytes per element (bits/8 * lanes) */
     size_t numel;
-    size_t nbytes;          /* numel * elem_size */
+    size_t nbytes; /* numel * elem_size */
     int ndim;
     int64_t shape[DLC_MAX_NDIM];
     int64_t strides[DLC_MAX_NDIM]; /* in elements; filled in for NULL (compact) strides */
-    int contiguous;         /* the bytes are one run starting at base */
+    int contiguous;                /* the bytes are one run starting at base */
 } dlc_tensor;
 
 /* Validate t and fill out.  `what` names the argument in messages ("input",

@@ -78,10 +78,23 @@ typedef struct direct_state {
 } direct_state;
 
 /* Slot indexes for distance d (1 .. n-1). */
-static int slot_recv(int n, int d) { (void)n; return d - 1; }
-static int slot_send(int n, int d) { return (n - 1) + d - 1; }
-static int slot_hs_recv(int n, int d) { return 2 * (n - 1) + d - 1; }
-static int slot_hs_send(int n, int d) { return 3 * (n - 1) + d - 1; }
+static int slot_recv(int n, int d)
+{
+    (void)n;
+    return d - 1;
+}
+static int slot_send(int n, int d)
+{
+    return (n - 1) + d - 1;
+}
+static int slot_hs_recv(int n, int d)
+{
+    return 2 * (n - 1) + d - 1;
+}
+static int slot_hs_send(int n, int d)
+{
+    return 3 * (n - 1) + d - 1;
+}
 
 static void direct_destroy(void *state)
 {
@@ -113,8 +126,8 @@ static dlcoll_status_t direct_start(dlcoll_request *r, dlc_err *err)
     direct_state *s = r->state;
     dlc_ag_plan *p = &s->plan;
     s->cqdata = dlc_ag_cqdata(r->op_kind, p);
-    dlcoll_status_t st = dlc_wire_blocks_new(p, dlc_transport_iov_limit(r->w->tp), &s->blocks,
-                                             &s->iovs, err);
+    dlcoll_status_t st =
+        dlc_wire_blocks_new(p, dlc_transport_iov_limit(r->w->tp), &s->blocks, &s->iovs, err);
     if (st == DLCOLL_SUCCESS)
         st = dlc_ag_place_own_block(p, s->blocks[p->rank].bounce, err);
     if (st != DLCOLL_SUCCESS)
@@ -142,8 +155,8 @@ static dlcoll_status_t post_receives_and_handshakes(dlcoll_request *r, int *prog
         if (r->slots[i].posted)
             continue;
         direct_block *b = &s->blocks[dlc_mod(me - d, n)];
-        dlcoll_status_t st = dlc_slot_recv(r, i, members[dlc_mod(me - d, n)], b->iov, b->iovcnt,
-                                           0, err);
+        dlcoll_status_t st =
+            dlc_slot_recv(r, i, members[dlc_mod(me - d, n)], b->iov, b->iovcnt, 0, err);
         if (st == DLCOLL_IN_PROGRESS)
             break;
         if (st != DLCOLL_SUCCESS)
@@ -154,8 +167,8 @@ static dlcoll_status_t post_receives_and_handshakes(dlcoll_request *r, int *prog
         int i = slot_hs_send(n, d);
         if (r->slots[i].posted)
             continue;
-        dlcoll_status_t st = dlc_slot_send(r, i, members[dlc_mod(me - d, n)], NULL, 0,
-                                           DLC_STEP_MAX, s->cqdata, err);
+        dlcoll_status_t st =
+            dlc_slot_send(r, i, members[dlc_mod(me - d, n)], NULL, 0, DLC_STEP_MAX, s->cqdata, err);
         if (st == DLCOLL_IN_PROGRESS)
             break;
         if (st != DLCOLL_SUCCESS)
@@ -166,8 +179,8 @@ static dlcoll_status_t post_receives_and_handshakes(dlcoll_request *r, int *prog
         int i = slot_hs_recv(n, d);
         if (r->slots[i].posted)
             continue;
-        dlcoll_status_t st = dlc_slot_recv(r, i, members[dlc_mod(me + d, n)], NULL, 0,
-                                           DLC_STEP_MAX, err);
+        dlcoll_status_t st =
+            dlc_slot_recv(r, i, members[dlc_mod(me + d, n)], NULL, 0, DLC_STEP_MAX, err);
         if (st == DLCOLL_IN_PROGRESS)
             break;
         if (st != DLCOLL_SUCCESS)
@@ -230,8 +243,8 @@ static dlcoll_status_t direct_advance(dlcoll_request *r, int *progressed, dlc_er
             continue;
         if (!s->eager && !r->slots[slot_hs_recv(n, d)].handled)
             continue;
-        st = dlc_slot_send(r, i, members[dlc_mod(me + d, n)], own->iov, own->iovcnt, 0,
-                           s->cqdata, err);
+        st = dlc_slot_send(r, i, members[dlc_mod(me + d, n)], own->iov, own->iovcnt, 0, s->cqdata,
+                           err);
         if (st == DLCOLL_IN_PROGRESS)
             break;
         if (st != DLCOLL_SUCCESS)
@@ -242,8 +255,8 @@ static dlcoll_status_t direct_advance(dlcoll_request *r, int *progressed, dlc_er
     /* Completed sends, data and handshakes. */
     st = dlc_slots_check_sends(r, slot_send(n, 1), peers, &s->sends_handled, progressed, err);
     if (st == DLCOLL_SUCCESS)
-        st = dlc_slots_check_sends(r, slot_hs_send(n, 1), peers, &s->hs_sends_handled,
-                                   progressed, err);
+        st = dlc_slots_check_sends(r, slot_hs_send(n, 1), peers, &s->hs_sends_handled, progressed,
+                                   err);
     if (st != DLCOLL_SUCCESS)
         return st;
 

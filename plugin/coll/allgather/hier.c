@@ -39,11 +39,11 @@
 #include "plugin/coll/shm_seg.h"
 
 typedef struct dlc_hier_layout {
-    int ok;                /* every host has the same number of members, H >= 2 */
+    int ok; /* every host has the same number of members, H >= 2 */
     int H, L;
     int my_host, my_local;
-    int *member;           /* [H * L]: communicator rank of (h, j) */
-    dlcoll_comm *local;    /* this host's members (phase B), made at first use */
+    int *member;        /* [H * L]: communicator rank of (h, j) */
+    dlcoll_comm *local; /* this host's members (phase B), made at first use */
 } dlc_hier_layout;
 
 /* ------------------------------------------------------------------ layout */
@@ -177,16 +177,16 @@ static void hier_release(dlcoll_comm *c, void *state)
 typedef struct hier_state {
     dlc_ag_plan plan;
     dlc_hier_layout *lay;
-    dlcoll_comm partners;  /* the partner view (phase A); members = partners_w */
-    int *partners_w;       /* [H] world ranks of (h', my_local) */
-    int *a_map;            /* [H] output block of (h', my_local) */
-    int *b_maps;           /* [H][L] output block of (h', q) */
+    dlcoll_comm partners; /* the partner view (phase A); members = partners_w */
+    int *partners_w;      /* [H] world ranks of (h', my_local) */
+    int *a_map;           /* [H] output block of (h', my_local) */
+    int *b_maps;          /* [H][L] output block of (h', q) */
     dlc_sub_op a;
-    dlc_sub_op b;          /* the running phase-B exchange */
-    int b_next;            /* phase-B exchanges finished (index into b_order of the next) */
-    int b_ready;           /* b is prepared for exchange b_next */
-    int *b_order;          /* [H]: my host first, then the others in order */
-    dlc_tensor b_input;    /* input of the running phase-B exchange */
+    dlc_sub_op b;       /* the running phase-B exchange */
+    int b_next;         /* phase-B exchanges finished (index into b_order of the next) */
+    int b_ready;        /* b is prepared for exchange b_next */
+    int *b_order;       /* [H]: my host first, then the others in order */
+    dlc_tensor b_input; /* input of the running phase-B exchange */
 } hier_state;
 
 static void hier_destroy(void *state)
@@ -223,8 +223,7 @@ static dlcoll_status_t sub_plan(const dlc_ag_plan *p, int n, int rank, const int
 
 /* Prepare sub-operation so: algo over comm with plan (taken over). */
 static dlcoll_status_t sub_prepare(dlcoll_request *parent, dlc_sub_op *so, const dlc_ag_algo *algo,
-                                   dlc_ag_plan *plan, dlcoll_comm *comm, int *n_slots,
-                                   dlc_err *err)
+                                   dlc_ag_plan *plan, dlcoll_comm *comm, int *n_slots, dlc_err *err)
 {
     void *state = NULL;
     int ns = 0;
@@ -307,8 +306,8 @@ static dlcoll_status_t start_b(dlcoll_request *r, hier_state *s, int k, dlc_err 
     if (!lc)
         return err->status;
     dlc_ag_plan bp;
-    dlcoll_status_t st = sub_plan(&s->plan, lay->L, lay->my_local, s->b_maps + h * lay->L, &bp,
-                                  err);
+    dlcoll_status_t st =
+        sub_plan(&s->plan, lay->L, lay->my_local, s->b_maps + h * lay->L, &bp, err);
     if (st != DLCOLL_SUCCESS)
         return st;
     bp.comm = lc;

@@ -166,8 +166,10 @@ static dlcoll_status_t check_bytes(dlc_ag_plan *p, dlc_err *err)
     p->bytes = p->input.nbytes;
     p->dtype = p->input.dtype;
     if (p->bytes > DLC_BYTES_MAX)
-        return dlc_fail(err, DLCOLL_ERR_UNSUPPORTED, "input has %zu bytes, at most %llu are "
-                        "supported per rank", p->bytes, (unsigned long long)DLC_BYTES_MAX);
+        return dlc_fail(err, DLCOLL_ERR_UNSUPPORTED,
+                        "input has %zu bytes, at most %llu are "
+                        "supported per rank",
+                        p->bytes, (unsigned long long)DLC_BYTES_MAX);
     return DLCOLL_SUCCESS;
 }
 
@@ -293,10 +295,13 @@ dlcoll_status_t dlc_ag_plan_list(const dlcoll_comm *c, const DLTensor *in, DLTen
             if (y == n_outs)
                 st = dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                               "the input overlaps outputs[%d]; in place, the input must be "
-                              "outputs[%d] itself", x, c->rank);
+                              "outputs[%d] itself",
+                              x, c->rank);
             else
-                st = dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "outputs[%d] and outputs[%d] "
-                              "overlap", x, y);
+                st = dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                              "outputs[%d] and outputs[%d] "
+                              "overlap",
+                              x, y);
         }
     }
     free(all);

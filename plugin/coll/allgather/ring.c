@@ -50,11 +50,11 @@ typedef dlc_wire_block ring_block;
 
 typedef struct ring_state {
     dlc_ag_plan plan;
-    ring_block *blocks;  /* [n] */
-    struct iovec *iovs;  /* every block's iov entries, one allocation */
-    int next_send;       /* next step whose send is not yet posted */
-    int hs_ok;           /* the right neighbour's handshake arrived and matched */
-    int eager;           /* small blocks: send without waiting for hs_ok */
+    ring_block *blocks; /* [n] */
+    struct iovec *iovs; /* every block's iov entries, one allocation */
+    int next_send;      /* next step whose send is not yet posted */
+    int hs_ok;          /* the right neighbour's handshake arrived and matched */
+    int eager;          /* small blocks: send without waiting for hs_ok */
     int recvs_handled;
     int sends_handled;
     uint64_t cqdata;
@@ -76,8 +76,10 @@ static dlcoll_status_t ring_prepare(dlc_ag_plan *plan, void **state, int *n_slot
     /* receives of steps 0..N-2, their sends, then the handshake receive and send */
     *n_slots = plan->n > 1 ? 2 * (plan->n - 1) + 2 : 0;
     if (plan->n - 1 > (int)DLC_STEP_MAX) {
-        dlc_fail(err, DLCOLL_ERR_UNSUPPORTED, "the ring allgather supports at most %u ranks, "
-                 "the communicator has %d", DLC_STEP_MAX + 1, plan->n);
+        dlc_fail(err, DLCOLL_ERR_UNSUPPORTED,
+                 "the ring allgather supports at most %u ranks, "
+                 "the communicator has %d",
+                 DLC_STEP_MAX + 1, plan->n);
         dlc_ag_plan_free(plan);
         return DLCOLL_ERR_UNSUPPORTED;
     }
@@ -97,8 +99,8 @@ static dlcoll_status_t ring_start(dlcoll_request *r, dlc_err *err)
     ring_state *s = r->state;
     dlc_ag_plan *p = &s->plan;
     s->cqdata = dlc_ag_cqdata(r->op_kind, p);
-    dlcoll_status_t st = dlc_wire_blocks_new(p, dlc_transport_iov_limit(r->w->tp), &s->blocks,
-                                             &s->iovs, err);
+    dlcoll_status_t st =
+        dlc_wire_blocks_new(p, dlc_transport_iov_limit(r->w->tp), &s->blocks, &s->iovs, err);
     if (st == DLCOLL_SUCCESS)
         st = dlc_ag_place_own_block(p, s->blocks[p->rank].bounce, err);
     if (st != DLCOLL_SUCCESS)
@@ -161,8 +163,8 @@ static dlcoll_status_t ring_advance(dlcoll_request *r, int *progressed, dlc_err 
         *progressed |= st == DLCOLL_SUCCESS;
     }
     if (!hs_send->posted) {
-        dlcoll_status_t st = dlc_slot_send(r, 2 * steps, left, NULL, 0, DLC_STEP_MAX, s->cqdata,
-                                           err);
+        dlcoll_status_t st =
+            dlc_slot_send(r, 2 * steps, left, NULL, 0, DLC_STEP_MAX, s->cqdata, err);
         if (st != DLCOLL_SUCCESS && st != DLCOLL_IN_PROGRESS)
             return st;
         *progressed |= st == DLCOLL_SUCCESS;
@@ -199,8 +201,8 @@ static dlcoll_status_t ring_advance(dlcoll_request *r, int *progressed, dlc_err 
     }
 
     /* Completed sends. */
-    dlcoll_status_t st = dlc_slots_check_sends(r, steps, s->next_send, &s->sends_handled,
-                                               progressed, err);
+    dlcoll_status_t st =
+        dlc_slots_check_sends(r, steps, s->next_send, &s->sends_handled, progressed, err);
     if (st != DLCOLL_SUCCESS)
         return st;
 

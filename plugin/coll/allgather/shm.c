@@ -58,17 +58,17 @@
 typedef struct shm_state {
     dlc_ag_plan plan;
     dlc_shm_seg *seg;
-    uint64_t first;          /* token of round 0 */
-    int rounds;              /* rounds of this op (1 in CMA mode and for small blocks) */
-    size_t chunk;            /* bytes per rank per round */
-    int mode;                /* DLC_SHM_INLINE / DLC_SHM_CMA */
-    int published;           /* rounds published */
-    int cur;                 /* the round being read */
-    int n_read;              /* peers whose chunk of round cur is copied */
-    int stream;              /* copies into the output use streaming stores */
-    uint8_t *cma_copy;       /* packed own block for CMA (too many runs) */
+    uint64_t first;    /* token of round 0 */
+    int rounds;        /* rounds of this op (1 in CMA mode and for small blocks) */
+    size_t chunk;      /* bytes per rank per round */
+    int mode;          /* DLC_SHM_INLINE / DLC_SHM_CMA */
+    int published;     /* rounds published */
+    int cur;           /* the round being read */
+    int n_read;        /* peers whose chunk of round cur is copied */
+    int stream;        /* copies into the output use streaming stores */
+    uint8_t *cma_copy; /* packed own block for CMA (too many runs) */
     uint64_t cqdata;
-    uint8_t read[];          /* [n]: peer's chunk of round cur copied */
+    uint8_t read[]; /* [n]: peer's chunk of round cur copied */
 } shm_state;
 
 static inline int token_reached(uint64_t have, uint64_t want)
@@ -129,7 +129,8 @@ static dlcoll_status_t set_mode(shm_state *s, int mode, dlc_err *err)
     } else {
         size_t rounds = p->bytes ? (p->bytes + s->chunk - 1) / s->chunk : 1;
         if (rounds > INT32_MAX / 2)
-            return dlc_fail(err, DLCOLL_ERR_UNSUPPORTED, "%zu bytes per rank is too large", p->bytes);
+            return dlc_fail(err, DLCOLL_ERR_UNSUPPORTED, "%zu bytes per rank is too large",
+                            p->bytes);
         s->rounds = (int)rounds;
     }
     s->first = s->seg->last_token + 1u;
@@ -292,8 +293,8 @@ static dlcoll_status_t cma_failed(const dlcoll_request *r, int pw, int e, const 
                         "permitted here (ptrace restrictions: kernel.yama.ptrace_scope or a "
                         "seccomp profile); set DLCOLL_ALGO=ring to use the transport instead",
                         what, desc);
-    return dlc_fail(err, DLCOLL_ERR_TRANSPORT, "cannot read %s from %s: process_vm_readv: %s",
-                    what, desc, strerror(e));
+    return dlc_fail(err, DLCOLL_ERR_TRANSPORT, "cannot read %s from %s: process_vm_readv: %s", what,
+                    desc, strerror(e));
 }
 
 /* Copy peer p's chunk of round cur (its slot carries the round's token and
@@ -324,7 +325,8 @@ static dlcoll_status_t read_chunk(dlcoll_request *r, shm_state *s, int p, dlc_er
             return dlc_fail(err, DLCOLL_ERR_SYSTEM,
                             "pid %d is not rank %d (its memory does not hold the rank's cookie): "
                             "are the ranks in different pid namespaces with one host name? unset "
-                            "DLCOLL_SHM_CMA_MIN", (int)pc->pid, pw);
+                            "DLCOLL_SHM_CMA_MIN",
+                            (int)pc->pid, pw);
         g->cma_verified[p] = 1;
     }
     uint32_t n = sc->n_runs;
@@ -427,7 +429,8 @@ static dlcoll_status_t shm_advance(dlcoll_request *r, int *progressed, dlc_err *
             if (st == DLCOLL_SUCCESS && sc->mode != (uint32_t)s->mode)
                 st = dlc_fail(err, DLCOLL_ERR_MISMATCH,
                               "rank %d %s while this rank %s (is DLCOLL_SHM_CMA_MIN set "
-                              "differently on the ranks?)", r->comm->members[q],
+                              "differently on the ranks?)",
+                              r->comm->members[q],
                               sc->mode == DLC_SHM_CMA ? "copies through cross-memory attach"
                                                       : "copies through the shared slots",
                               s->mode == DLC_SHM_CMA ? "copies through cross-memory attach"

@@ -12,10 +12,10 @@
 #include "plugin/coll/coll.h"
 
 typedef struct dlc_wire_block {
-    struct iovec *iov;   /* the block's runs, or one entry over bounce (in the shared iov array) */
-    int iovcnt;          /* 0 for an empty block */
-    uint8_t *bounce;     /* staged block, NULL when direct */
-    int present;         /* the block's bytes are in place (algorithms' own use) */
+    struct iovec *iov; /* the block's runs, or one entry over bounce (in the shared iov array) */
+    int iovcnt;        /* 0 for an empty block */
+    uint8_t *bounce;   /* staged block, NULL when direct */
+    int present;       /* the block's bytes are in place (algorithms' own use) */
 } dlc_wire_block;
 
 /* Decide how each of p's n blocks travels and allocate *blocks [n] and the

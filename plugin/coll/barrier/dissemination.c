@@ -18,7 +18,7 @@
 
 typedef struct barrier_state {
     int n, rank, rounds;
-    int next_send;       /* next round whose send is not yet posted */
+    int next_send; /* next round whose send is not yet posted */
     int recvs_handled, sends_handled;
     uint64_t cqdata;
 } barrier_state;
@@ -91,8 +91,8 @@ static dlcoll_status_t barrier_advance(dlcoll_request *r, int *progressed, dlc_e
         s->next_send++;
         *progressed = 1;
     }
-    dlcoll_status_t st = dlc_slots_check_sends(r, k_max, s->next_send, &s->sends_handled,
-                                               progressed, err);
+    dlcoll_status_t st =
+        dlc_slots_check_sends(r, k_max, s->next_send, &s->sends_handled, progressed, err);
     if (st != DLCOLL_SUCCESS)
         return st;
     if (s->recvs_handled == k_max && s->sends_handled == k_max)
