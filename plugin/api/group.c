@@ -60,10 +60,13 @@ static dlcoll_status_t store_set(dlc_world *w, const char *key, const void *v, s
     return st;
 }
 
-/* dlc_store_get in short slices, progressing the fabric in between. */
-static dlcoll_status_t store_get(dlc_world *w, const char *key, void *buf, size_t cap, size_t *len,
-                                 int timeout_ms, dlc_err *err)
+/* dlc_store_get in short slices, progressing the fabric in between; an
+ * abort() (or a failure) of parent ends the wait at the next slice, as it
+ * ends every other wait. */
+static dlcoll_status_t store_get(dlcoll_comm *parent, const char *key, void *buf, size_t cap,
+                                 size_t *len, int timeout_ms, dlc_err *err)
 {
+    dlc_world *w = parent->w;
     uint64_t end = dlc_now_ns() + (uint64_t)timeout_ms * DLC_MS_NS;
     for (;;) {
         uint64_t now = dlc_now_ns();
@@ -80,6 +83,9 @@ static dlcoll_status_t store_get(dlc_world *w, const char *key, void *buf, size_
         if (st != DLCOLL_ERR_TIMEOUT || dlc_now_ns() >= end)
             return st;
         dlc_progress_pass(w);
+        char msg[DLC_MSG_MAX];
+        if ((st = dlc_comm_check_usable(parent, "group_create", msg)) != DLCOLL_SUCCESS)
+            return dlc_fail(err, st, "%s", msg);
     }
 }
 
@@ -233,7 +239,7 @@ dlcoll_status_t dlc_api_group_create(dlcoll_comm *parent, const int *ranks, int 
             goto fail;
     } else {
         size_t len = 0;
-        st = store_get(w, key, &id, sizeof id, &len, parent->timeout_ms, &err);
+        st = store_get(parent, key, &id, sizeof id, &len, parent->timeout_ms, &err);
         if (st == DLCOLL_ERR_TIMEOUT)
             dlc_fail(&err, DLCOLL_ERR_TIMEOUT,
                      "group '%s': timed out after %d ms waiting for "

@@ -237,6 +237,14 @@ static dlcoll_status_t build(dlc_world *w, const dlcoll_config_t *config, dlc_er
         return st;
     if ((st = first_barrier(w, err)) != DLCOLL_SUCCESS)
         return st;
+    /* Every pair of ranks on this host connected through the transport, so
+     * that a failure notice between them never waits for the receiver to
+     * poll (docs/abi.md section 8). */
+    pthread_mutex_lock(&w->lock);
+    st = dlc_notice_connect_local(w, w->settings.timeout_ms, err);
+    pthread_mutex_unlock(&w->lock);
+    if (st != DLCOLL_SUCCESS)
+        return st;
     log_summary(w, all_local);
     dlc_coll_log_tuning(&w->lg, &w->settings);
     return DLCOLL_SUCCESS;

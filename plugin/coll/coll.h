@@ -127,11 +127,12 @@ const dlc_ag_algo *dlc_ag_choose_flat(size_t bytes, int n);
  * in effect (from init). */
 void dlc_coll_log_tuning(const dlc_logger *lg, const dlc_settings *s);
 
-/* c's allgathers (under the current DLCOLL_ALGO) go through its shared
- * segment, so its barriers must too (an op-order mismatch is then still
- * found by comparing the published op kinds): 1 or 0; -1 when out of
- * memory for that decision. */
-int dlc_comm_uses_shm(dlcoll_comm *c);
+/* Whether c's barriers go through its shared segment (*shm 1 or 0): they
+ * must when its allgathers (under the current DLCOLL_ALGO) do, so that an
+ * op-order mismatch is still found by comparing the published op kinds.
+ * An unknown DLCOLL_ALGO fails here as it fails an allgather: locally,
+ * INVALID_ARGUMENT; DLCOLL_ERR_SYSTEM when out of memory. */
+dlcoll_status_t dlc_barrier_uses_shm(dlcoll_comm *c, int *shm, dlc_err *err);
 
 /* coll/barrier/dissemination.c: queue a dissemination barrier on c (the application's, and
  * init's barrier #0). */

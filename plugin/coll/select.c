@@ -106,15 +106,18 @@ const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan)
     return dlc_ag_choose_flat(plan->bytes, c->size);
 }
 
-int dlc_comm_uses_shm(dlcoll_comm *c)
+dlcoll_status_t dlc_barrier_uses_shm(dlcoll_comm *c, int *shm, dlc_err *err)
 {
     const dlc_ag_algo *algo = NULL;
-    dlc_err err;
-    if (dlc_ag_algo_find(dlc_env_algo(), &algo, &err) != DLCOLL_SUCCESS)
-        return 0;
-    if (!algo)
-        return auto_uses_shm(c);
-    return algo == &dlc_ag_shm && c->size > 1 && dlc_comm_all_local(c);
+    *shm = 0;
+    dlcoll_status_t st = dlc_ag_algo_find(dlc_env_algo(), &algo, err);
+    if (st != DLCOLL_SUCCESS)
+        return st; /* the same local failure as an allgather's */
+    int use = algo ? algo == &dlc_ag_shm && c->size > 1 && dlc_comm_all_local(c) : auto_uses_shm(c);
+    if (use < 0)
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
+    *shm = use;
+    return DLCOLL_SUCCESS;
 }
 
 dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const char *op_name,

@@ -34,6 +34,12 @@ typedef struct seg_hdr {
     _Alignas(128) _Atomic uint64_t magic; /* set once by whoever maps it first */
     uint64_t n;
     uint64_t slot_bytes;
+    /* The communicator's failure, as its first member to fail wrote it (the
+     * failure rule's channel through shared memory, docs/abi.md section 8):
+     * fail_claim is taken once, fail_ready release-stored after fail. */
+    _Alignas(64) _Atomic uint32_t fail_claim;
+    _Atomic uint32_t fail_ready;
+    dlc_notice_msg fail;
 } seg_hdr;
 
 size_t dlc_shm_slot_bytes_for(int n, int oversubscribed, size_t configured)
@@ -137,17 +143,49 @@ static void seg_free(dlc_shm_seg *s)
     free(s);
 }
 
-/* The slot's release hook: unmap (and, for group rank 0, unlink) the segment. */
+/* The slot's release hook: unlink the name (every member does, so nothing
+ * is left when some member never came or came after the others had left;
+ * one that comes later makes a fresh object and unlinks it in turn) and
+ * unmap the segment. */
 static void shm_comm_release(dlcoll_comm *c, void *state)
 {
     dlc_shm_comm *sc = state;
     dlc_shm_seg *s = sc->seg;
+    (void)c;
     if (s) {
-        if (s->rank == 0)
-            dlc_shm_seg_unlink(s);
+        dlc_shm_seg_unlink(s);
         seg_free(s);
     }
     free(sc);
+}
+
+/* The failure channel: the first member to fail writes its report into the
+ * header; the others read it at every completion and full progress pass. */
+static void shm_publish_failure(dlcoll_comm *c, void *state, const dlc_notice_msg *m)
+{
+    dlc_shm_comm *sc = state;
+    (void)c;
+    if (!sc->seg)
+        return; /* not mapped: no member can have completed an op with this rank */
+    seg_hdr *h = sc->seg->base;
+    uint32_t free_claim = 0;
+    if (!atomic_compare_exchange_strong(&h->fail_claim, &free_claim, 1u))
+        return; /* another member's failure is there already */
+    h->fail = *m;
+    atomic_store_explicit(&h->fail_ready, 1u, memory_order_release);
+}
+
+static int shm_read_failure(dlcoll_comm *c, void *state, dlc_notice_msg *m)
+{
+    dlc_shm_comm *sc = state;
+    if (!sc->seg)
+        return 0;
+    seg_hdr *h = sc->seg->base;
+    if (!atomic_load_explicit(&h->fail_ready, memory_order_acquire))
+        return 0;
+    *m = h->fail;
+    m->message[sizeof m->message - 1] = '\0';
+    return m->origin != c->w->rank; /* this rank's own failure is known here */
 }
 
 dlc_shm_comm *dlc_shm_comm_get(dlcoll_comm *c)
@@ -160,6 +198,7 @@ dlc_shm_comm *dlc_shm_comm_get(dlcoll_comm *c)
     sc->auto_use = -1;
     sc->name_tag = -1;
     dlc_comm_ext_set(c, DLC_COLL_EXT_SHM, sc, shm_comm_release);
+    dlc_comm_ext_set_channel(c, DLC_COLL_EXT_SHM, shm_publish_failure, shm_read_failure);
     return sc;
 }
 

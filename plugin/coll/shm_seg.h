@@ -6,8 +6,15 @@
  * nonce (rank 0's random number, published at init) and the communicator id,
  * so no two jobs or communicators ever share one.  Every member opens (or
  * creates) it at its first shm operation; group rank 0 unlinks the name once
- * its first shm operation has completed (every member must have mapped it by
- * then), so a job that finishes normally leaves nothing in /dev/shm.
+ * every member has published in it (each has mapped it then), and every
+ * member unlinks it when the communicator is freed, so nothing is left in
+ * /dev/shm when an operation never completed, nor when a member came after
+ * the others had left (it made a fresh object, which it unlinks).
+ *
+ * The header also carries the communicator's failure, written by its first
+ * member to fail (the failure rule's channel: dlc_comm_ext_set_channel):
+ * a member reads it before it completes any operation, so it never
+ * completes one with the blocks of a member that failed it.
  *
  * Layout: a header, then one control block per member (two cache lines of its
  * own, written only by that member), then two data slots per member.
@@ -134,7 +141,7 @@ static inline uint8_t *dlc_shm_slot_data(const dlc_shm_seg *s, int r, int k)
     return s->data + ((size_t)r * 2 + (size_t)k) * (s->slot_bytes + DLC_SHM_SLOT_STAGGER);
 }
 
-/* Group rank 0: unlink the name (its first operation completed). */
+/* Unlink the name (once; every member has mapped it, or the communicator is freed). */
 void dlc_shm_seg_unlink(dlc_shm_seg *s);
 
 

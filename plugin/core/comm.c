@@ -99,11 +99,33 @@ void dlc_comm_ext_release_all(dlcoll_comm *c)
 {
     for (int i = 0; i < DLC_COMM_EXT_SLOTS; i++) {
         dlc_comm_ext e = c->ext[i];
-        c->ext[i].state = NULL;
-        c->ext[i].release = NULL;
+        memset(&c->ext[i], 0, sizeof c->ext[i]);
         if (e.state && e.release)
             e.release(c, e.state);
     }
+}
+
+void dlc_comm_ext_publish_all(dlcoll_comm *c, const dlc_notice_msg *m)
+{
+    for (int i = 0; i < DLC_COMM_EXT_SLOTS; i++)
+        if (c->ext[i].state && c->ext[i].publish)
+            c->ext[i].publish(c, c->ext[i].state, m);
+}
+
+int dlc_comm_ext_read_any(dlcoll_comm *c, dlc_notice_msg *m)
+{
+    for (int i = 0; i < DLC_COMM_EXT_SLOTS; i++)
+        if (c->ext[i].state && c->ext[i].read && c->ext[i].read(c, c->ext[i].state, m))
+            return 1;
+    return 0;
+}
+
+int dlc_comm_ext_read_all(dlcoll_comm *c)
+{
+    dlc_notice_msg m;
+    if (!c->failed && dlc_comm_ext_read_any(c, &m))
+        dlc_notice_deliver(c, &m);
+    return c->failed;
 }
 
 int dlc_comm_all_local(dlcoll_comm *c)
@@ -204,21 +226,45 @@ void dlc_comm_fail(dlcoll_comm *c, dlcoll_status_t status, const char *cause, in
     else
         DLC_WARN(&w->lg, "%s", msg);
 
-    /* Tell the others first: they learn of it sooner. */
-    if (notify && c->size > 1)
-        dlc_notice_send(c, head ? head->seq : c->next_seq - 1, status, msg);
+    /* Tell the others first: they learn of it sooner.  Through the slots'
+     * own channels (a member that reads the shared segment sees it there
+     * even before it polls the transport, or when this rank's notice cannot
+     * reach it), then by a NOTICE, pushed out before this rank goes on. */
+    uint32_t seq = head ? head->seq : c->next_seq - 1;
+    if (notify && c->size > 1) {
+        dlc_notice_msg m;
+        memset(&m, 0, sizeof m);
+        m.comm_id = c->id;
+        m.seq = seq;
+        m.origin = w->rank;
+        m.status = (int32_t)status;
+        m.kind = DLC_NOTICE_FAILURE;
+        snprintf(m.message, sizeof m.message, "%.*s", (int)sizeof m.message - 1, msg);
+        dlc_comm_ext_publish_all(c, &m);
+        dlc_notice_send(c, seq, status, msg);
+    }
 
-    /* No receive of these requests may write into the user's buffers after
-     * they are reported done: cancel and wait (bounded) for the cancels. */
+    /* No transfer of these requests may touch the user's buffers after they
+     * are reported done: receives are cancelled, and sends (which may be
+     * reading the input or the output, and cannot be cancelled) are given
+     * time to complete; both bounded. */
     for (dlcoll_request *r = c->head; r; r = r->fifo_next)
         dlc_request_cancel_recvs(r);
     dlc_progress_drain(c, 1000);
-    for (dlcoll_request *r = c->head; r; r = r->fifo_next)
+    if (notify && c->size > 1)
+        dlc_notice_flush(w, 200);
+    for (dlcoll_request *r = c->head; r; r = r->fifo_next) {
         if (dlc_request_busy(r, 1))
             DLC_WARN(&w->lg,
                      "%s #%u: a receive could not be cancelled within 1 s; the transport "
                      "may still write into the output",
                      r->op_name, (unsigned)r->seq);
+        else if (dlc_request_busy(r, 0))
+            DLC_WARN(&w->lg,
+                     "%s #%u: a send from the application's buffer did not complete within "
+                     "1 s; it is abandoned (finalize closes the transport without sending it)",
+                     r->op_name, (unsigned)r->seq);
+    }
 
     char later[DLC_MSG_MAX];
     snprintf(later, sizeof later, "communicator failed earlier: %.990s", msg);

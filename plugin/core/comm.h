@@ -45,18 +45,6 @@ typedef struct dlcoll_comm dlcoll_comm;
 typedef struct dlcoll_request dlcoll_request;
 typedef struct dlc_world dlc_world;
 
-/* Per-communicator state of the layers above the engine (the collectives'
- * segments, layouts and caches): a few slots, each a pointer and the hook
- * that frees it when the communicator is freed.  The engine names no
- * algorithm; coll/coll.h says which slot is whose (UCC's team destroy hook,
- * MPI's attribute keyvals with delete callbacks). */
-#define DLC_COMM_EXT_SLOTS 4
-typedef void (*dlc_comm_ext_release_fn)(dlcoll_comm *c, void *state);
-typedef struct dlc_comm_ext {
-    void *state;
-    dlc_comm_ext_release_fn release; /* called by dlc_comm_free when state != NULL */
-} dlc_comm_ext;
-
 /* What every rank publishes about itself at init ("dlcoll/host"). */
 typedef struct dlc_host_rec {
     char host[DLC_HOSTNAME_MAX];
@@ -77,8 +65,33 @@ typedef struct dlc_notice_msg {
     uint32_t seq;
     int32_t origin; /* world rank that detected the failure */
     int32_t status; /* dlcoll_status_t */
+    uint32_t kind;  /* DLC_NOTICE_FAILURE */
+    uint32_t pad;
     char message[DLC_NOTICE_MSG_MAX];
 } dlc_notice_msg;
+
+enum { DLC_NOTICE_FAILURE = 0 };
+
+/* Per-communicator state of the layers above the engine (the collectives'
+ * segments, layouts and caches): a few slots, each a pointer and the hook
+ * that frees it when the communicator is freed.  The engine names no
+ * algorithm; coll/coll.h says which slot is whose (UCC's team destroy hook,
+ * MPI's attribute keyvals with delete callbacks).
+ *
+ * A slot may also carry a channel of its own for the failure rule (see
+ * dlc_comm_fail): `publish` writes a failure of the communicator where the
+ * members read it without the transport (the shared segment), and `read`
+ * returns one a member wrote there (1, with *m filled), else 0. */
+#define DLC_COMM_EXT_SLOTS 4
+typedef void (*dlc_comm_ext_release_fn)(dlcoll_comm *c, void *state);
+typedef void (*dlc_comm_ext_publish_fn)(dlcoll_comm *c, void *state, const dlc_notice_msg *m);
+typedef int (*dlc_comm_ext_read_fn)(dlcoll_comm *c, void *state, dlc_notice_msg *m);
+typedef struct dlc_comm_ext {
+    void *state;
+    dlc_comm_ext_release_fn release; /* called by dlc_comm_free when state != NULL */
+    dlc_comm_ext_publish_fn publish; /* optional */
+    dlc_comm_ext_read_fn read;       /* optional */
+} dlc_comm_ext;
 
 typedef struct dlc_notice_in {
     dlc_xfer x;
@@ -146,6 +159,8 @@ struct dlc_world {
     int notice_stopped;                         /* finalize: do not repost the receives */
     dlc_notice_msg orphans[DLC_NOTICE_ORPHANS]; /* notices for comms not created here yet */
     int n_orphans, next_orphan;
+    dlc_xfer *hello_x; /* init's connections on this host (dlc_notice_connect_local) */
+    int n_hello_x;
     dlc_notice_out *notice_out;
     dlc_grp_count *grp_counts;
 };
@@ -215,7 +230,28 @@ static inline void dlc_comm_ext_set(dlcoll_comm *c, int slot, void *state,
 {
     c->ext[slot].state = state;
     c->ext[slot].release = release;
+    c->ext[slot].publish = NULL;
+    c->ext[slot].read = NULL;
 }
+
+/* Give slot `slot` of c (already set) a failure channel of its own. */
+static inline void dlc_comm_ext_set_channel(dlcoll_comm *c, int slot, dlc_comm_ext_publish_fn pub,
+                                            dlc_comm_ext_read_fn read)
+{
+    c->ext[slot].publish = pub;
+    c->ext[slot].read = read;
+}
+
+/* Write m into every slot's failure channel of c (dlc_comm_fail does). */
+void dlc_comm_ext_publish_all(dlcoll_comm *c, const dlc_notice_msg *m);
+
+/* Read every slot's failure channel of c and apply what a member wrote
+ * there as a notice (dlc_notice_deliver).  Returns non-zero when c failed. */
+int dlc_comm_ext_read_all(dlcoll_comm *c);
+
+/* The first failure written into one of c's slots' channels: 1 and *m, else
+ * 0 (for a composite operation forwarding its views' channels). */
+int dlc_comm_ext_read_any(dlcoll_comm *c, dlc_notice_msg *m);
 
 /* Make *v a view of parent: an unregistered communicator of `size` of the
  * world's ranks (members: world ranks, owned by the caller) in which this
@@ -250,9 +286,13 @@ void dlc_comm_set_error(dlcoll_comm *c, const char *msg);
 /*
  * Fail communicator c: its running request fails with "<prefix>: <cause>",
  * the queued ones with "communicator failed earlier: ...", their posted
- * receives are cancelled (waiting up to about a second for the cancellations),
- * every later op fails at once.  With notify, the other members receive a
- * NOTICE carrying the message.  Nothing happens when c already failed.
+ * transfers are cancelled or completed (waiting up to about a second), every
+ * later op fails at once.  With notify, the other members are told: the
+ * failure is written into the slots' own channels (the shared segment) and
+ * a NOTICE carrying the message goes to each member, pushed out (bounded)
+ * before the failure is reported here.  Nothing happens when c already
+ * failed.  This is the one failure rule of every operation: docs/abi.md
+ * section 8.
  */
 void dlc_comm_fail(dlcoll_comm *c, dlcoll_status_t status, const char *cause, int notify);
 
@@ -268,7 +308,8 @@ int dlc_progress_pass(dlc_world *w);
 dlcoll_status_t dlc_progress_wait(dlcoll_request *r, int timeout_ms);
 
 /* Poll the transport until no request in c's FIFO has a receive still
- * posted, at most timeout_ms.  Only reads completions (advances nothing). */
+ * posted, nor a send to a peer not known to be gone, at most timeout_ms.
+ * Only reads completions (advances nothing). */
 void dlc_progress_drain(dlcoll_comm *c, int timeout_ms);
 
 /* ------------------------------------------------------------------ liveness.c */
@@ -310,6 +351,16 @@ dlcoll_status_t dlc_notice_start(dlc_world *w, dlc_err *err);
 /* Handle received notices (and retire sent ones). Returns non-zero when any arrived. */
 int dlc_notice_poll(dlc_world *w);
 void dlc_notice_send(dlcoll_comm *c, uint32_t seq, dlcoll_status_t status, const char *msg);
+/* Progress until every notice sent is delivered or given up, at most timeout_ms. */
+void dlc_notice_flush(dlc_world *w, int timeout_ms);
+/* Apply a failure report m about communicator c (from a NOTICE or a
+ * slot's channel): c fails now when this rank is at op #m->seq or later,
+ * else when it gets there. */
+void dlc_notice_deliver(dlcoll_comm *c, const dlc_notice_msg *m);
+/* Init: an empty message to every other rank on this host and one from
+ * each, so that a later notice between them never waits for a connection
+ * (the shm provider connects a pair only while the receiver polls). */
+dlcoll_status_t dlc_notice_connect_local(dlc_world *w, int timeout_ms, dlc_err *err);
 /* A group was just created here: apply notices that arrived for it before. */
 void dlc_notice_adopt(dlcoll_comm *c);
 /* Cancel the receives and wait (bounded) for them; before closing the transport. */

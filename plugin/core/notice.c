@@ -52,7 +52,7 @@ static int valid_status(int32_t s)
  * rank: ops before #seq it completed, so they can still complete here.  The
  * comm fails now when this rank is at #seq or later, else when it gets there.
  */
-static void apply(dlcoll_comm *c, const dlc_notice_msg *m)
+void dlc_notice_deliver(dlcoll_comm *c, const dlc_notice_msg *m)
 {
     dlc_world *w = c->w;
     if (c->failed) {
@@ -89,9 +89,10 @@ static void apply(dlcoll_comm *c, const dlc_notice_msg *m)
 static void handle(dlc_world *w, dlc_notice_msg *m)
 {
     m->message[sizeof m->message - 1] = '\0';
+
     dlcoll_comm *c = dlc_comm_lookup(w, m->comm_id);
     if (c) {
-        apply(c, m);
+        dlc_notice_deliver(c, m);
         return;
     }
     DLC_INFO(&w->lg,
@@ -110,7 +111,7 @@ void dlc_notice_adopt(dlcoll_comm *c)
     for (int i = 0; i < w->n_orphans; i++) {
         if (w->orphans[i].comm_id != c->id)
             continue;
-        apply(c, &w->orphans[i]);
+        dlc_notice_deliver(c, &w->orphans[i]);
         w->orphans[i].comm_id = 0; /* used up (0 is no comm's id) */
     }
 }
@@ -217,11 +218,86 @@ void dlc_notice_send(dlcoll_comm *c, uint32_t seq, dlcoll_status_t status, const
         o->msg.seq = seq;
         o->msg.origin = w->rank;
         o->msg.status = (int32_t)status;
+        o->msg.kind = DLC_NOTICE_FAILURE;
         snprintf(o->msg.message, sizeof o->msg.message, "%s", msg);
         o->next = w->notice_out;
         w->notice_out = o;
         try_post_out(w, o);
     }
+}
+
+void dlc_notice_flush(dlc_world *w, int timeout_ms)
+{
+    uint64_t end = dlc_now_ns() + (uint64_t)timeout_ms * DLC_MS_NS;
+    while (w->notice_out && dlc_now_ns() < end) {
+        dlc_err err;
+        int n = dlc_transport_progress(w->tp, &err);
+        if (n < 0)
+            return;
+        service_out(w);
+        if (n == 0)
+            dlc_transport_wait(w->tp, 100);
+    }
+}
+
+dlcoll_status_t dlc_notice_connect_local(dlc_world *w, int timeout_ms, dlc_err *err)
+{
+    int peers = w->hostmap.local_ranks - 1;
+    if (peers <= 0)
+        return DLCOLL_SUCCESS;
+    /* An empty CTRL message to and from every other rank on this host. */
+    w->hello_x = calloc((size_t)peers * 2, sizeof *w->hello_x);
+    if (!w->hello_x)
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
+    w->n_hello_x = peers * 2;
+    uint64_t tag = dlc_tag_make(DLC_TAG_CTRL, 0, 0, 0);
+    int k = 0;
+    for (int r = 0; r < w->size; r++) {
+        if (r == w->rank || !dlc_hostmap_same(&w->hostmap, r, w->rank))
+            continue;
+        dlcoll_status_t st = dlc_transport_recv(w->tp, r, NULL, 0, tag, 0, &w->hello_x[k], err);
+        if (st != DLCOLL_SUCCESS)
+            return st == DLCOLL_IN_PROGRESS
+                       ? dlc_fail(err, DLCOLL_ERR_TRANSPORT, "no room to post a receive")
+                       : st;
+        k++;
+    }
+    uint64_t end = dlc_now_ns() + (uint64_t)timeout_ms * DLC_MS_NS;
+    for (int r = 0; r < w->size; r++) {
+        if (r == w->rank || !dlc_hostmap_same(&w->hostmap, r, w->rank))
+            continue;
+        for (;;) {
+            dlcoll_status_t st = dlc_transport_send(w->tp, r, NULL, 0, tag, 0, &w->hello_x[k], err);
+            if (st == DLCOLL_SUCCESS)
+                break;
+            if (st != DLCOLL_IN_PROGRESS)
+                return st;
+            if (dlc_now_ns() >= end)
+                return dlc_fail(err, DLCOLL_ERR_TIMEOUT,
+                                "connecting to rank %d on this host: no answer within %d ms", r,
+                                timeout_ms);
+            if (dlc_transport_progress(w->tp, err) < 0)
+                return err->status;
+        }
+        k++;
+    }
+    for (int i = 0; i < w->n_hello_x; i++) {
+        while (!w->hello_x[i].done) {
+            if (dlc_now_ns() >= end)
+                return dlc_fail(err, DLCOLL_ERR_TIMEOUT,
+                                "connecting to rank %d on this host: no answer within %d ms",
+                                w->hello_x[i].peer, timeout_ms);
+            int n = dlc_transport_progress(w->tp, err);
+            if (n < 0)
+                return err->status;
+            if (n == 0)
+                dlc_transport_wait(w->tp, 100);
+        }
+        if (w->hello_x[i].status != DLCOLL_SUCCESS)
+            return dlc_fail(err, w->hello_x[i].status, "connecting to rank %d on this host: %s",
+                            w->hello_x[i].peer, w->hello_x[i].errtext);
+    }
+    return DLCOLL_SUCCESS;
 }
 
 void dlc_notice_stop(dlc_world *w)
@@ -253,6 +329,8 @@ void dlc_notice_stop(dlc_world *w)
 
 void dlc_notice_free(dlc_world *w)
 {
+    free(w->hello_x);
+    w->hello_x = NULL;
     while (w->notice_out) {
         dlc_notice_out *o = w->notice_out;
         w->notice_out = o->next;

@@ -92,8 +92,16 @@ static int advance_comm(dlcoll_comm *c, uint64_t now)
             activity = 1;
         }
         if (st == DLCOLL_SUCCESS) {
-            dlc_request_finish(r, DLCOLL_SUCCESS, NULL);
+            /* The failure rule: no completion of an op another member has
+             * failed, as far as this rank can know: a failure written into
+             * the communicator's channels fails it instead. */
             activity = 1;
+            if (dlc_comm_ext_read_all(c) || (c->pending && r->seq >= c->pending_seq)) {
+                if (!c->failed)
+                    dlc_comm_fail(c, c->pending_status, c->pending_cause, 0);
+                return 1;
+            }
+            dlc_request_finish(r, DLCOLL_SUCCESS, NULL);
             continue;
         }
         if (st != DLCOLL_IN_PROGRESS) {
@@ -148,8 +156,14 @@ int dlc_progress_pass(dlc_world *w)
         w->next_liveness_ns = now + LIVENESS_PERIOD_NS;
         dlc_liveness_scan(w, now);
     }
-    for (int i = 0; i < w->n_comms; i++)
-        activity |= advance_comm(w->comms[i], now);
+    for (int i = 0; i < w->n_comms; i++) {
+        dlcoll_comm *c = w->comms[i];
+        /* A failure a member wrote where this rank reads without the
+         * transport (its notice may be still on its way, or unsendable). */
+        if (c->head && !c->failed && dlc_comm_ext_read_all(c))
+            activity = 1;
+        activity |= advance_comm(c, now);
+    }
     if (w->zombies)
         dlc_request_reap(w, 0);
     return activity;
@@ -295,6 +309,19 @@ dlcoll_status_t dlc_progress_wait(dlcoll_request *r, int timeout_ms)
     return st;
 }
 
+/* r still has a receive posted, or a send to a peer not known to be gone. */
+static int drain_busy(const dlc_world *w, const dlcoll_request *r)
+{
+    for (int i = 0; i < r->n_slots; i++) {
+        const dlc_xfer *x = &r->slots[i].x;
+        if (!r->slots[i].posted || x->done)
+            continue;
+        if (x->is_recv || x->peer < 0 || !w->dead_ns || !w->dead_ns[x->peer])
+            return 1;
+    }
+    return 0;
+}
+
 void dlc_progress_drain(dlcoll_comm *c, int timeout_ms)
 {
     dlc_world *w = c->w;
@@ -302,7 +329,7 @@ void dlc_progress_drain(dlcoll_comm *c, int timeout_ms)
     for (;;) {
         int busy = 0;
         for (dlcoll_request *r = c->head; r && !busy; r = r->fifo_next)
-            busy = dlc_request_busy(r, 1);
+            busy = drain_busy(w, r);
         if (!busy || dlc_now_ns() >= end)
             return;
         dlc_err err;

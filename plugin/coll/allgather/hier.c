@@ -103,13 +103,31 @@ fail:
 
 static void hier_release(dlcoll_comm *c, void *state);
 
+/* The failure channel of c is that of its host's view (the shared segment
+ * of this host's members), made at its first use. */
+static void hier_publish_failure(dlcoll_comm *c, void *state, const dlc_notice_msg *m)
+{
+    dlc_hier_layout *lay = state;
+    (void)c;
+    if (lay->local)
+        dlc_comm_ext_publish_all(lay->local, m);
+}
+
+static int hier_read_failure(dlcoll_comm *c, void *state, dlc_notice_msg *m)
+{
+    dlc_hier_layout *lay = state;
+    return lay->local && dlc_comm_ext_read_any(lay->local, m) && m->origin != c->w->rank;
+}
+
 /* c's layout, built at the first call and kept in c's slot DLC_COLL_EXT_HIER;
  * NULL when out of memory. */
 static dlc_hier_layout *layout_get(dlcoll_comm *c)
 {
     dlc_hier_layout *lay = dlc_comm_ext_get(c, DLC_COLL_EXT_HIER);
-    if (!lay && (lay = layout_build(c)))
+    if (!lay && (lay = layout_build(c))) {
         dlc_comm_ext_set(c, DLC_COLL_EXT_HIER, lay, hier_release);
+        dlc_comm_ext_set_channel(c, DLC_COLL_EXT_HIER, hier_publish_failure, hier_read_failure);
+    }
     return lay;
 }
 

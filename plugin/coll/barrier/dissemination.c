@@ -137,9 +137,10 @@ dlcoll_status_t dlc_barrier_submit(dlcoll_comm *c, dlcoll_request **out, dlc_err
     void *state = NULL;
     int n_slots = 0;
     *out = NULL;
-    int shm = dlc_comm_uses_shm(c);
-    if (shm < 0)
-        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
+    int shm;
+    dlcoll_status_t st = dlc_barrier_uses_shm(c, &shm, err);
+    if (st != DLCOLL_SUCCESS)
+        return st;
     if (shm) {
         /* Through the shared segment, like the allgathers: an exchange of
          * zero bytes whose published op kind is "barrier". */
@@ -149,7 +150,7 @@ dlcoll_status_t dlc_barrier_submit(dlcoll_comm *c, dlcoll_request **out, dlc_err
         plan.rank = c->rank;
         return dlc_allgather_submit(c, DLC_OP_BARRIER, "barrier", &plan, out, err);
     }
-    dlcoll_status_t st = barrier_prepare(c, &state, &n_slots, err);
+    st = barrier_prepare(c, &state, &n_slots, err);
     if (st != DLCOLL_SUCCESS)
         return st;
     return dlc_request_new(c, DLC_OP_BARRIER, "barrier", &barrier_ops, state, n_slots, out, err);
