@@ -15,12 +15,27 @@
 #include "plugin/transport/fabric_lib.h"
 #include "plugin/core/request.h"
 
+/* A send of a failed operation the transport still holds: it may read the
+ * application's buffer, which the application may have freed since. */
+static int sends_abandoned(const dlc_world *w)
+{
+    for (const dlcoll_request *r = w->reqs; r; r = r->next)
+        if (dlc_request_busy(r, 0) && !dlc_request_busy(r, 1))
+            return 1;
+    for (const dlcoll_request *r = w->zombies; r; r = r->next)
+        if (dlc_request_busy(r, 0) && !dlc_request_busy(r, 1))
+            return 1;
+    return 0;
+}
+
 void dlc_world_destroy(dlc_world *w)
 {
     if (!w)
         return;
+    /* With such a send, the transport is closed without being polled again
+     * (polling would let it go on reading that buffer). */
     if (w->tp)
-        dlc_notice_stop(w);
+        dlc_notice_stop(w, !sends_abandoned(w));
     while (w->reqs)
         dlc_request_release(w->reqs); /* parks the busy ones as zombies */
     while (w->n_comms > 0)

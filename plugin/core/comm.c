@@ -76,6 +76,7 @@ void dlc_comm_free(dlcoll_comm *c)
     if (w->world == c)
         w->world = NULL;
     dlc_comm_ext_release_all(c);
+    dlc_rollcall_free(c);
     free(c->members);
     free(c);
 }

@@ -65,12 +65,13 @@ typedef struct dlc_notice_msg {
     uint32_t seq;
     int32_t origin; /* world rank that detected the failure */
     int32_t status; /* dlcoll_status_t */
-    uint32_t kind;  /* DLC_NOTICE_FAILURE */
-    uint32_t pad;
+    uint32_t kind;  /* DLC_NOTICE_FAILURE, _QUERY, _ANSWER (rollcall.c) */
+    uint32_t flags;
+    uint32_t at_seq, done_seq; /* ANSWER: the op the member is in, the last it completed */
     char message[DLC_NOTICE_MSG_MAX];
 } dlc_notice_msg;
 
-enum { DLC_NOTICE_FAILURE = 0 };
+enum { DLC_NOTICE_FAILURE = 0, DLC_NOTICE_QUERY = 1, DLC_NOTICE_ANSWER = 2 };
 
 /* Per-communicator state of the layers above the engine (the collectives'
  * segments, layouts and caches): a few slots, each a pointer and the hook
@@ -189,6 +190,15 @@ struct dlcoll_comm {
 
     atomic_int aborted;
     char last_error[DLC_MSG_MAX];
+
+    uint32_t last_done_seq; /* the last op completed here (successfully) */
+    struct {                /* the roll call of a timed-out op (rollcall.c) */
+        int active;
+        uint32_t seq;
+        uint64_t deadline_ns;
+        uint8_t *answer;     /* [size] */
+        uint32_t *at, *done; /* [size] */
+    } rc;
 
     int all_local; /* -1 not known yet, else whether all members are on this host */
     dlc_comm_ext ext[DLC_COMM_EXT_SLOTS]; /* the collectives' state (coll/coll.h) */
@@ -351,6 +361,8 @@ dlcoll_status_t dlc_notice_start(dlc_world *w, dlc_err *err);
 /* Handle received notices (and retire sent ones). Returns non-zero when any arrived. */
 int dlc_notice_poll(dlc_world *w);
 void dlc_notice_send(dlcoll_comm *c, uint32_t seq, dlcoll_status_t status, const char *msg);
+/* Send notice m to world rank peer (retried while the provider has no room). */
+void dlc_notice_post(dlc_world *w, int peer, const dlc_notice_msg *m);
 /* Progress until every notice sent is delivered or given up, at most timeout_ms. */
 void dlc_notice_flush(dlc_world *w, int timeout_ms);
 /* Apply a failure report m about communicator c (from a NOTICE or a
@@ -363,10 +375,24 @@ void dlc_notice_deliver(dlcoll_comm *c, const dlc_notice_msg *m);
 dlcoll_status_t dlc_notice_connect_local(dlc_world *w, int timeout_ms, dlc_err *err);
 /* A group was just created here: apply notices that arrived for it before. */
 void dlc_notice_adopt(dlcoll_comm *c);
-/* Cancel the receives and wait (bounded) for them; before closing the transport. */
-void dlc_notice_stop(dlc_world *w);
+/* Cancel the receives and wait (bounded) for them, and for the notices
+ * still going out, unless !may_poll; before closing the transport. */
+void dlc_notice_stop(dlc_world *w, int may_poll);
 /* Free what is left; after the transport is closed. */
 void dlc_notice_free(dlc_world *w);
+
+/* ------------------------------------------------------------------ rollcall.c */
+
+/* Op #seq of c timed out: ask every member where it is.  -1 (no roll call)
+ * when out of memory. */
+int dlc_rollcall_start(dlcoll_comm *c, uint32_t seq, uint64_t now);
+/* Every member answered, or the window is over. */
+int dlc_rollcall_ready(const dlcoll_comm *c, uint64_t now);
+/* "; ranks 3, 5 never started #17 (last completed: ...); ..." */
+void dlc_rollcall_describe(const dlcoll_comm *c, char *out, size_t cap);
+void dlc_rollcall_on_query(dlc_world *w, const dlc_notice_msg *q);
+void dlc_rollcall_on_answer(dlc_world *w, const dlc_notice_msg *a);
+void dlc_rollcall_free(dlcoll_comm *c);
 
 /* ------------------------------------------------------------------ finalize.c */
 

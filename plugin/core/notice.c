@@ -89,6 +89,14 @@ void dlc_notice_deliver(dlcoll_comm *c, const dlc_notice_msg *m)
 static void handle(dlc_world *w, dlc_notice_msg *m)
 {
     m->message[sizeof m->message - 1] = '\0';
+    if (m->kind == DLC_NOTICE_QUERY) {
+        dlc_rollcall_on_query(w, m);
+        return;
+    }
+    if (m->kind == DLC_NOTICE_ANSWER) {
+        dlc_rollcall_on_answer(w, m);
+        return;
+    }
 
     dlcoll_comm *c = dlc_comm_lookup(w, m->comm_id);
     if (c) {
@@ -199,30 +207,37 @@ int dlc_notice_poll(dlc_world *w)
     return activity;
 }
 
+void dlc_notice_post(dlc_world *w, int peer, const dlc_notice_msg *m)
+{
+    dlc_notice_out *o = calloc(1, sizeof *o);
+    if (!o) {
+        DLC_WARN(&w->lg, "notice: out of memory, rank %d is not told", peer);
+        return;
+    }
+    o->peer = peer;
+    o->tag = dlc_tag_make(DLC_TAG_NOTICE, m->comm_id, m->seq, 0);
+    o->give_up_ns = dlc_now_ns() + NOTICE_POST_NS;
+    o->msg = *m;
+    o->next = w->notice_out;
+    w->notice_out = o;
+    try_post_out(w, o);
+}
+
 void dlc_notice_send(dlcoll_comm *c, uint32_t seq, dlcoll_status_t status, const char *msg)
 {
     dlc_world *w = c->w;
+    dlc_notice_msg m;
+    memset(&m, 0, sizeof m);
+    m.comm_id = c->id;
+    m.seq = seq;
+    m.origin = w->rank;
+    m.status = (int32_t)status;
+    m.kind = DLC_NOTICE_FAILURE;
+    snprintf(m.message, sizeof m.message, "%.*s", (int)sizeof m.message - 1, msg);
     for (int g = 0; g < c->size; g++) {
         int peer = c->members[g];
-        if (peer == w->rank || (w->dead_ns && w->dead_ns[peer]))
-            continue;
-        dlc_notice_out *o = calloc(1, sizeof *o);
-        if (!o) {
-            DLC_WARN(&w->lg, "notice: out of memory, rank %d is not told", peer);
-            continue;
-        }
-        o->peer = peer;
-        o->tag = dlc_tag_make(DLC_TAG_NOTICE, c->id, seq, 0);
-        o->give_up_ns = dlc_now_ns() + NOTICE_POST_NS;
-        o->msg.comm_id = c->id;
-        o->msg.seq = seq;
-        o->msg.origin = w->rank;
-        o->msg.status = (int32_t)status;
-        o->msg.kind = DLC_NOTICE_FAILURE;
-        snprintf(o->msg.message, sizeof o->msg.message, "%s", msg);
-        o->next = w->notice_out;
-        w->notice_out = o;
-        try_post_out(w, o);
+        if (peer != w->rank && !(w->dead_ns && w->dead_ns[peer]))
+            dlc_notice_post(w, peer, &m);
     }
 }
 
@@ -300,12 +315,14 @@ dlcoll_status_t dlc_notice_connect_local(dlc_world *w, int timeout_ms, dlc_err *
     return DLCOLL_SUCCESS;
 }
 
-void dlc_notice_stop(dlc_world *w)
+void dlc_notice_stop(dlc_world *w, int may_poll)
 {
     w->notice_stopped = 1;
     for (int i = 0; i < DLC_NOTICE_SLOTS; i++)
         if (w->notice_in[i].posted && !w->notice_in[i].x.done)
             dlc_transport_cancel(w->tp, &w->notice_in[i].x);
+    if (!may_poll)
+        return;
     /* Wait (bounded) for the cancels, and give notices a moment to leave. */
     uint64_t end = dlc_now_ns() + 1000 * DLC_MS_NS;
     uint64_t sends_end = dlc_now_ns() + 200 * DLC_MS_NS;

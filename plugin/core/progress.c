@@ -111,11 +111,23 @@ static int advance_comm(dlcoll_comm *c, uint64_t now)
 
         /* Stalled: time out, or find the peer that is gone. */
         uint64_t idle = now > r->last_progress_ns ? now - r->last_progress_ns : 0;
-        if (idle >= (uint64_t)c->timeout_ms * DLC_MS_NS) {
-            char what[256], cause[512];
+        if (idle < (uint64_t)c->timeout_ms * DLC_MS_NS) {
+            c->rc.active = 0; /* it moved since: a later timeout asks again */
+        } else {
+            /* Who is missing: ask the members (rollcall.c), then fail. */
+            if (!c->rc.active || c->rc.seq != r->seq) {
+                if (c->size > 1 && dlc_rollcall_start(c, r->seq, now) == 0)
+                    break;
+            } else if (!dlc_rollcall_ready(c, now)) {
+                break;
+            }
+            char what[256], missing[700] = "", cause[DLC_MSG_MAX];
             describe_blocker(r, what, sizeof what);
-            snprintf(cause, sizeof cause, "timed out after %d ms waiting for %s", c->timeout_ms,
-                     what);
+            if (c->rc.active)
+                dlc_rollcall_describe(c, missing, sizeof missing);
+            c->rc.active = 0;
+            snprintf(cause, sizeof cause, "timed out after %d ms waiting for %s%s", c->timeout_ms,
+                     what, missing);
             dlc_comm_fail(c, DLCOLL_ERR_TIMEOUT, cause, 1);
             return 1;
         }

@@ -89,6 +89,8 @@ void dlc_request_finish(dlcoll_request *r, dlcoll_status_t status, const char *m
     dlcoll_comm *c = r->comm;
     if (!c)
         return;
+    if (status == DLCOLL_SUCCESS)
+        c->last_done_seq = r->seq;
     /* Normally the head; a failure finishes queued ones too. */
     dlcoll_request **pp = &c->head, *prev = NULL;
     while (*pp && *pp != r) {

@@ -384,3 +384,68 @@ Test(verdict, no_segment_left_shm_n3)
     cr_expect(k1 <= k0, "%d shared segments left in /dev/shm (before the run: %d):%s", k1 - k0, k0,
               after);
 }
+
+/* ================================================================ who is missing */
+
+/* 4 ranks, communicator timeout 1.5 s.  Ranks 0 and 2 call allgather #2 on
+ * the world; rank 3 is inside a dlcoll call elsewhere (a barrier on the
+ * group {1, 3}); rank 1 is not inside dlcoll at all.  The timeout's message,
+ * on both ranks that arrived, names rank 3 as never started #2 with its last
+ * completed op, and rank 1 as not answering.  Flags: 0 = ranks in the
+ * allgather; 1 = done. */
+static int who_is_missing(mp_ctx *ctx)
+{
+    const dlcoll_plugin_v1_t *p = ctx->p;
+    int me = ctx->rank, n = ctx->size;
+    if (warm_up(ctx))
+        return 1;
+    int pair[] = {1, 3};
+    dlcoll_comm_t g = NULL;
+    if (me == 1 || me == 3)
+        MP_OK(ctx, p->group_create(ctx->comm, pair, 2, "pair", &g));
+    if (me == 0 || me == 2) {
+        mp_ag a;
+        mp_ag_spec s = MP_SPEC(mp_dt(kDLUInt, 8), 13, 64);
+        if (mp_ag_prepare(ctx, &a, &s, me, n, NULL))
+            return 1;
+        mp_flag_add(ctx, 0, 1);
+        mp_step(ctx, "allgather #2 that ranks 1 and 3 never join");
+        dlcoll_status_t st = p->allgather(ctx->comm, &a.tin, &a.tout, NULL);
+        const char *e = p->last_error(ctx->comm);
+        fprintf(stderr, "[mp] rank %d: -> %s: %s\n", me, p->status_string(st), e ? e : "");
+        MP_EXPECT(ctx, st == DLCOLL_ERR_TIMEOUT, "allgather -> %s, expected TIMEOUT",
+                  p->status_string(st));
+        MP_EXPECT(ctx, e && strstr(e, "rank 3 never started #2 (last completed: rank 3: #1)"),
+                  "the timeout does not say that rank 3 never started #2: %s", e ? e : "(null)");
+        MP_EXPECT(ctx, e && strstr(e, "rank 1 did not answer"),
+                  "the timeout does not say that rank 1 did not answer: %s", e ? e : "(null)");
+        MP_EXPECT(ctx, e && strstr(e, "2 of 4 members are in #2"),
+                  "the timeout does not count the members that arrived: %s", e ? e : "(null)");
+        mp_ag_free(&a);
+    } else if (me == 3) {
+        MP_REQUIRE(ctx, mp_flag_wait(ctx, 0, 2, DEADLINE_MS) == 0, "ranks 0, 2 never started");
+        usleep(300000);
+        mp_step(ctx, "barrier on the group {1, 3} (rank 1 never comes)");
+        dlcoll_status_t st = p->barrier(g, NULL);
+        MP_EXPECT(ctx, st == DLCOLL_ERR_TIMEOUT, "the group's barrier -> %s",
+                  p->status_string(st));
+    }
+    mp_flag_add(ctx, 1, 1);
+    if (me != 1)
+        MP_REQUIRE(ctx, mp_flag_wait(ctx, 1, n, DEADLINE_MS) == 0, "the others never finished");
+    else
+        MP_REQUIRE(ctx, mp_flag_wait(ctx, 1, n, DEADLINE_MS) == 0, "the others never finished");
+    if (g)
+        p->group_destroy(g);
+    return 0;
+}
+
+static void run_who_is_missing(const char *prov)
+{
+    mp_opts o = opts(4, prov, MP_INIT_FILE);
+    o.timeout_ms = 1500;
+    mp_run_ok(&o, who_is_missing, NULL);
+}
+
+Test(verdict, timeout_names_who_is_missing_shm_n4) { run_who_is_missing("shm"); }
+Test(verdict, timeout_names_who_is_missing_tcp_n4) { run_who_is_missing("tcp"); }
