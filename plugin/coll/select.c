@@ -150,8 +150,12 @@ dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const cha
     int n_slots = 0;
     /* A failed prepare has freed the plan and its own allocations (coll/coll.h);
      * a failed dlc_request_new destroys the state. */
+    uint64_t cqdata = dlc_ag_cqdata(op_kind, plan);
     st = algo->prepare(plan, &state, &n_slots, err);
     if (st != DLCOLL_SUCCESS)
         return st;
-    return dlc_request_new(c, op_kind, op_name, algo->ops, state, n_slots, out, err);
+    st = dlc_request_new(c, op_kind, op_name, algo->ops, state, n_slots, out, err);
+    if (st == DLCOLL_SUCCESS)
+        dlc_flight_note(*out, algo->name, cqdata);
+    return st;
 }

@@ -275,4 +275,5 @@ void dlc_comm_fail(dlcoll_comm *c, dlcoll_status_t status, const char *cause, in
         dlc_request_finish(r, status, first ? msg : later);
         first = 0;
     }
+    dlc_flight_log(c);
 }

@@ -111,6 +111,17 @@ typedef struct dlc_notice_out {
     dlc_notice_msg msg;
 } dlc_notice_out;
 
+/* One operation in a communicator's flight recorder (flight.c). */
+#define DLC_FLIGHT_OPS 16
+typedef struct dlc_flight_op {
+    int used, done;
+    uint32_t seq;
+    const char *op_name, *algo; /* static strings */
+    uint64_t cqdata;            /* op kind, dtype, bytes per rank (tag.h) */
+    dlcoll_status_t status;
+    uint64_t submit_ns, start_ns, end_ns;
+} dlc_flight_op;
+
 /* How many times this rank created one (parent, name, ranks) group. */
 typedef struct dlc_grp_count {
     struct dlc_grp_count *next;
@@ -191,8 +202,9 @@ struct dlcoll_comm {
     atomic_int aborted;
     char last_error[DLC_MSG_MAX];
 
-    uint32_t last_done_seq; /* the last op completed here (successfully) */
-    struct {                /* the roll call of a timed-out op (rollcall.c) */
+    uint32_t last_done_seq;               /* the last op completed here (successfully) */
+    dlc_flight_op flight[DLC_FLIGHT_OPS]; /* the last operations (flight.c) */
+    struct {                              /* the roll call of a timed-out op (rollcall.c) */
         int active;
         uint32_t seq;
         uint64_t deadline_ns;
@@ -393,6 +405,19 @@ void dlc_rollcall_describe(const dlcoll_comm *c, char *out, size_t cap);
 void dlc_rollcall_on_query(dlc_world *w, const dlc_notice_msg *q);
 void dlc_rollcall_on_answer(dlc_world *w, const dlc_notice_msg *a);
 void dlc_rollcall_free(dlcoll_comm *c);
+
+/* ------------------------------------------------------------------ flight.c */
+
+/* Record r (its comm set) at its submission, the algorithm and its CQ data
+ * word (op kind, dtype, bytes per rank), its start and its end. */
+void dlc_flight_submit(dlcoll_request *r);
+void dlc_flight_note(dlcoll_request *r, const char *algo, uint64_t cqdata);
+void dlc_flight_start(dlcoll_request *r);
+void dlc_flight_finish(dlcoll_request *r);
+/* One line per recorded operation of c, oldest first; returns the length. */
+size_t dlc_flight_format(const dlcoll_comm *c, char *out, size_t cap);
+/* Log c's flight recorder at INFO (nothing below that level). */
+void dlc_flight_log(const dlcoll_comm *c);
 
 /* ------------------------------------------------------------------ finalize.c */
 

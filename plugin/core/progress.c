@@ -83,6 +83,7 @@ static int advance_comm(dlcoll_comm *c, uint64_t now)
             r->phase = DLC_REQ_RUNNING;
             r->last_progress_ns = now;
             progressed = 1;
+            dlc_flight_start(r);
             st = r->ops->start(r, &err);
         }
         if (st == DLCOLL_SUCCESS || st == DLCOLL_IN_PROGRESS)

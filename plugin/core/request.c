@@ -63,6 +63,7 @@ dlcoll_status_t dlc_request_new(dlcoll_comm *c, unsigned op_kind, const char *op
     r->last_progress_ns = 0; /* set when the request starts (progress.c) */
     r->fifo_next = NULL;
     r->prev = NULL;
+    dlc_flight_submit(r);
 
     if (c->tail)
         c->tail->fifo_next = r;
@@ -91,6 +92,7 @@ void dlc_request_finish(dlcoll_request *r, dlcoll_status_t status, const char *m
         return;
     if (status == DLCOLL_SUCCESS)
         c->last_done_seq = r->seq;
+    dlc_flight_finish(r);
     /* Normally the head; a failure finishes queued ones too. */
     dlcoll_request **pp = &c->head, *prev = NULL;
     while (*pp && *pp != r) {

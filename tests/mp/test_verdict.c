@@ -449,3 +449,74 @@ static void run_who_is_missing(const char *prov)
 
 Test(verdict, timeout_names_who_is_missing_shm_n4) { run_who_is_missing("shm"); }
 Test(verdict, timeout_names_who_is_missing_tcp_n4) { run_who_is_missing("tcp"); }
+
+/* ================================================================ flight recorder */
+
+typedef struct log_capture {
+    char text[16384];
+    size_t len;
+} log_capture;
+
+static void capture_line(void *ctx, dlcoll_log_level_t level, const char *line)
+{
+    log_capture *lc = ctx;
+    (void)level;
+    size_t n = strlen(line);
+    if (lc->len + n + 2 < sizeof lc->text) {
+        memcpy(lc->text + lc->len, line, n);
+        lc->len += n;
+        lc->text[lc->len++] = '\n';
+        lc->text[lc->len] = '\0';
+    }
+}
+
+/* A size mismatch at op #4 after three good operations: with DLCOLL_DEBUG
+ * at INFO, each rank's failure prints the communicator's last operations,
+ * the failed one with its algorithm, size and dtype. */
+static int flight_recorder(mp_ctx *ctx)
+{
+    const dlcoll_plugin_v1_t *p = ctx->p;
+    int me = ctx->rank, n = ctx->size;
+    static log_capture lc;
+    ctx->cfg.log_fn = capture_line;
+    ctx->cfg.log_ctx = &lc;
+    ctx->cfg.log_level = DLCOLL_LOG_INFO;
+    dlcoll_comm_t w = NULL;
+    MP_REQUIRE(ctx, p->init(&ctx->cfg, &w) == DLCOLL_SUCCESS, "init failed");
+    mp_ag_spec s = MP_SPEC(mp_dt(kDLFloat, 32), 17, 256);
+    MP_REQUIRE(ctx, mp_check_allgather(ctx, w, &s, me, n, NULL) == 0, "allgather #1");
+    MP_REQUIRE(ctx, p->barrier(w, NULL) == DLCOLL_SUCCESS, "barrier #2");
+    MP_REQUIRE(ctx, mp_check_allgather(ctx, w, &s, me, n, NULL) == 0, "allgather #3");
+    mp_ag_spec bad = MP_SPEC(mp_dt(kDLFloat, 32), 17, me == 1 ? 512 : 256);
+    mp_ag a;
+    if (mp_ag_prepare(ctx, &a, &bad, me, n, NULL))
+        return 1;
+    dlcoll_status_t st = p->allgather(w, &a.tin, &a.tout, NULL);
+    MP_EXPECT(ctx, st != DLCOLL_SUCCESS, "allgather #4 (rank 1: another size) succeeded");
+    mp_ag_free(&a);
+    MP_EXPECT(ctx, strstr(lc.text, "flight recorder of rank"), "no flight recorder in the log:\n%s",
+              lc.text);
+    MP_EXPECT(ctx, strstr(lc.text, "#1 allgather/") && strstr(lc.text, "#2 barrier/") &&
+                       strstr(lc.text, "#3 allgather/"),
+              "the flight recorder lacks the completed ops:\n%s", lc.text);
+    char want[64];
+    snprintf(want, sizeof want, "#4 allgather/");
+    const char *f = strstr(lc.text, want);
+    MP_EXPECT(ctx, f && strstr(f, "float32") && strstr(f, "failed"),
+              "the flight recorder lacks the failed op #4 (float32, failed):\n%s", lc.text);
+    p->finalize(w);
+    return 0;
+}
+
+Test(verdict, flight_recorder_on_failure_shm_n3)
+{
+    mp_opts o = opts(3, "shm", MP_INIT_FILE);
+    o.no_init = 1;
+    mp_run_ok(&o, flight_recorder, NULL);
+}
+Test(verdict, flight_recorder_on_failure_tcp_n2)
+{
+    mp_opts o = opts(2, "tcp", MP_INIT_TCP);
+    o.no_init = 1;
+    mp_run_ok(&o, flight_recorder, NULL);
+}

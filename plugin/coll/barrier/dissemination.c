@@ -153,5 +153,8 @@ dlcoll_status_t dlc_barrier_submit(dlcoll_comm *c, dlcoll_request **out, dlc_err
     st = barrier_prepare(c, &state, &n_slots, err);
     if (st != DLCOLL_SUCCESS)
         return st;
-    return dlc_request_new(c, DLC_OP_BARRIER, "barrier", &barrier_ops, state, n_slots, out, err);
+    st = dlc_request_new(c, DLC_OP_BARRIER, "barrier", &barrier_ops, state, n_slots, out, err);
+    if (st == DLCOLL_SUCCESS)
+        dlc_flight_note(*out, "dissemination", dlc_cqdata_make(DLC_OP_BARRIER, 0, 0, 0));
+    return st;
 }
