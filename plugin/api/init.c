@@ -239,7 +239,7 @@ static dlcoll_status_t build(dlc_world *w, const dlcoll_config_t *config, dlc_er
         return st;
     /* Every pair of ranks on this host connected through the transport, so
      * that a failure notice between them never waits for the receiver to
-     * poll (docs/abi.md section 8). */
+     * poll (docs/abi.md section 12). */
     pthread_mutex_lock(&w->lock);
     st = dlc_notice_connect_local(w, w->settings.timeout_ms, err);
     pthread_mutex_unlock(&w->lock);

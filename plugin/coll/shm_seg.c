@@ -35,7 +35,7 @@ typedef struct seg_hdr {
     uint64_t n;
     uint64_t slot_bytes;
     /* The communicator's failure, as its first member to fail wrote it (the
-     * failure rule's channel through shared memory, docs/abi.md section 8):
+     * failure rule's channel through shared memory, docs/abi.md section 12):
      * fail_claim is taken once, fail_ready release-stored after fail. */
     _Alignas(64) _Atomic uint32_t fail_claim;
     _Atomic uint32_t fail_ready;

@@ -314,7 +314,7 @@ void dlc_comm_set_error(dlcoll_comm *c, const char *msg);
  * a NOTICE carrying the message goes to each member, pushed out (bounded)
  * before the failure is reported here.  Nothing happens when c already
  * failed.  This is the one failure rule of every operation: docs/abi.md
- * section 8.
+ * section 12.
  */
 void dlc_comm_fail(dlcoll_comm *c, dlcoll_status_t status, const char *cause, int notify);
 

@@ -1,5 +1,5 @@
 /*
- * test_verdict.c -- one verdict on every rank (docs/abi.md section 8, "the
+ * test_verdict.c -- one verdict on every rank (docs/abi.md section 12, "the
  * failure rule"): no rank completes an operation that another rank failed,
  * on every algorithm and provider; abort() wakes every waiter; a local
  * failure is local on every rank; nothing is left in /dev/shm.
