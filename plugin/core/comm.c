@@ -77,6 +77,7 @@ void dlc_comm_free(dlcoll_comm *c)
         w->world = NULL;
     dlc_comm_ext_release_all(c);
     dlc_rollcall_free(c);
+    dlc_comm_rankmap_free(c);
     free(c->members);
     free(c);
 }
@@ -276,4 +277,68 @@ void dlc_comm_fail(dlcoll_comm *c, dlcoll_status_t status, const char *cause, in
         first = 0;
     }
     dlc_flight_log(c);
+}
+
+/* ------------------------------------------------------------------ rank map */
+
+void dlc_comm_rankmap_free(dlcoll_comm *c)
+{
+    dlc_rankmap *m = c->rankmap;
+    if (!m)
+        return;
+    free(m->host_of);
+    free(m->index_of);
+    free(m->count);
+    free(m->member);
+    free(m);
+    c->rankmap = NULL;
+}
+
+const dlc_rankmap *dlc_comm_rankmap(dlcoll_comm *c)
+{
+    if (c->rankmap)
+        return c->rankmap;
+    const dlc_hostmap *hm = &c->w->hostmap;
+    int n = c->size;
+    dlc_rankmap *m = calloc(1, sizeof *m);
+    int *world_host = calloc((size_t)n, sizeof *world_host); /* world host of each local host */
+    if (m) {
+        c->rankmap = m;
+        m->host_of = calloc((size_t)n, sizeof *m->host_of);
+        m->index_of = calloc((size_t)n, sizeof *m->index_of);
+        m->count = calloc((size_t)n, sizeof *m->count);
+    }
+    if (!m || !world_host || !m->host_of || !m->index_of || !m->count) {
+        free(world_host);
+        dlc_comm_rankmap_free(c);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        int wh = hm->host_of[c->members[i]];
+        int h = 0;
+        while (h < m->n_hosts && world_host[h] != wh)
+            h++;
+        if (h == m->n_hosts)
+            world_host[m->n_hosts++] = wh;
+        m->host_of[i] = h;
+        m->index_of[i] = m->count[h]++;
+    }
+    free(world_host);
+    m->my_host = m->host_of[c->rank];
+    m->my_index = m->index_of[c->rank];
+    m->per_host = m->count[0];
+    m->balanced = 1;
+    for (int h = 1; h < m->n_hosts; h++)
+        if (m->count[h] != m->per_host)
+            m->balanced = 0;
+    if (m->balanced) {
+        m->member = calloc((size_t)n, sizeof *m->member);
+        if (!m->member) {
+            dlc_comm_rankmap_free(c);
+            return NULL;
+        }
+        for (int i = 0; i < n; i++)
+            m->member[m->host_of[i] * m->per_host + m->index_of[i]] = i;
+    }
+    return m;
 }

@@ -28,6 +28,7 @@
 #include "plugin/util/log.h"
 #include "plugin/bootstrap/store.h"
 #include "plugin/core/hostmap.h"
+#include "plugin/core/rankmap.h"
 #include "plugin/core/tag.h"
 #include "plugin/topology/topology.h"
 #include "plugin/transport/transport.h"
@@ -155,6 +156,7 @@ struct dlc_world {
     int spin_max_ns;           /* the most spin_ns adapts to (0: not chosen yet) */
     unsigned spin_probes;      /* waits begun at the shortest spin (every 64th probes) */
     uint64_t next_liveness_ns;
+    uint64_t pass_ns; /* the clock as the running progress pass read it */
 
     dlcoll_comm **comms; /* registry, looked up by id for notices */
     int n_comms, cap_comms;
@@ -212,7 +214,8 @@ struct dlcoll_comm {
         uint32_t *at, *done; /* [size] */
     } rc;
 
-    int all_local; /* -1 not known yet, else whether all members are on this host */
+    int all_local;        /* -1 not known yet, else whether all members are on this host */
+    dlc_rankmap *rankmap; /* made at first use (dlc_comm_rankmap) */
     dlc_comm_ext ext[DLC_COMM_EXT_SLOTS]; /* the collectives' state (coll/coll.h) */
 };
 
@@ -239,6 +242,11 @@ void dlc_comm_free(dlcoll_comm *c);
 
 /* Every member of c runs on this host (computed once per communicator). */
 int dlc_comm_all_local(dlcoll_comm *c);
+
+/* c's view of the host map (rankmap.h), made at the first call; NULL when
+ * out of memory. */
+const dlc_rankmap *dlc_comm_rankmap(dlcoll_comm *c);
+void dlc_comm_rankmap_free(dlcoll_comm *c);
 
 /* The state in slot `slot` of c, NULL when none. */
 static inline void *dlc_comm_ext_get(const dlcoll_comm *c, int slot)
@@ -412,7 +420,7 @@ void dlc_rollcall_free(dlcoll_comm *c);
  * word (op kind, dtype, bytes per rank), its start and its end. */
 void dlc_flight_submit(dlcoll_request *r);
 void dlc_flight_note(dlcoll_request *r, const char *algo, uint64_t cqdata);
-void dlc_flight_start(dlcoll_request *r);
+void dlc_flight_start(dlcoll_request *r, uint64_t now);
 void dlc_flight_finish(dlcoll_request *r);
 /* One line per recorded operation of c, oldest first; returns the length. */
 size_t dlc_flight_format(const dlcoll_comm *c, char *out, size_t cap);

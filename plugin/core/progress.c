@@ -65,6 +65,7 @@ static void describe_blocker(const dlcoll_request *r, char *buf, size_t cap)
 static int advance_comm(dlcoll_comm *c, uint64_t now)
 {
     int activity = 0;
+    c->w->pass_ns = now;
     while (c->head) {
         dlcoll_request *r = c->head;
         if (dlc_comm_is_aborted(c)) {
@@ -83,7 +84,7 @@ static int advance_comm(dlcoll_comm *c, uint64_t now)
             r->phase = DLC_REQ_RUNNING;
             r->last_progress_ns = now;
             progressed = 1;
-            dlc_flight_start(r);
+            dlc_flight_start(r, now);
             st = r->ops->start(r, &err);
         }
         if (st == DLCOLL_SUCCESS || st == DLCOLL_IN_PROGRESS)

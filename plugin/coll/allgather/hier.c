@@ -42,63 +42,27 @@ typedef struct dlc_hier_layout {
     int ok; /* every host has the same number of members, H >= 2 */
     int H, L;
     int my_host, my_local;
-    int *member;        /* [H * L]: communicator rank of (h, j) */
-    dlcoll_comm *local; /* this host's members (phase B), made at first use */
+    const dlc_rankmap *map; /* the communicator's (freed with it) */
+    dlcoll_comm *local;     /* this host's members (phase B), made at first use */
 } dlc_hier_layout;
 
 /* ------------------------------------------------------------------ layout */
 
+/* The layout is the communicator's rank map (core/rankmap.h): its NODE
+ * view is phase B's group, its NET view phase A's. */
 static dlc_hier_layout *layout_build(dlcoll_comm *c)
 {
-    dlc_world *w = c->w;
-    int n = c->size;
-    dlc_hier_layout *lay = calloc(1, sizeof *lay);
-    int *host_of = calloc((size_t)n, sizeof *host_of);
-    int *first = calloc((size_t)n, sizeof *first); /* comm rank of each host's first member */
-    int *count = calloc((size_t)n, sizeof *count);
-    if (!lay || !host_of || !first || !count)
-        goto fail;
-    for (int i = 0; i < n; i++) {
-        int wh = w->hostmap.host_of[c->members[i]]; /* the world's host index */
-        int h = 0;
-        while (h < lay->H && w->hostmap.host_of[c->members[first[h]]] != wh)
-            h++;
-        if (h == lay->H)
-            first[lay->H++] = i;
-        host_of[i] = h;
-        count[h]++;
-    }
-    lay->L = count[0];
-    lay->ok = lay->H >= 2;
-    for (int h = 1; h < lay->H; h++)
-        if (count[h] != lay->L)
-            lay->ok = 0;
-    if (lay->ok) {
-        lay->member = calloc((size_t)n, sizeof *lay->member);
-        if (!lay->member)
-            goto fail;
-        memset(count, 0, (size_t)n * sizeof *count);
-        for (int i = 0; i < n; i++) {
-            int h = host_of[i], j = count[h]++;
-            lay->member[h * lay->L + j] = i;
-            if (i == c->rank) {
-                lay->my_host = h;
-                lay->my_local = j;
-            }
-        }
-    }
-    free(host_of);
-    free(first);
-    free(count);
+    const dlc_rankmap *m = dlc_comm_rankmap(c);
+    dlc_hier_layout *lay = m ? calloc(1, sizeof *lay) : NULL;
+    if (!lay)
+        return NULL;
+    lay->H = m->n_hosts;
+    lay->L = m->per_host;
+    lay->ok = m->balanced && m->n_hosts >= 2;
+    lay->my_host = m->my_host;
+    lay->my_local = m->my_index;
+    lay->map = m;
     return lay;
-fail:
-    if (lay)
-        free(lay->member);
-    free(lay);
-    free(host_of);
-    free(first);
-    free(count);
-    return NULL;
 }
 
 static void hier_release(dlcoll_comm *c, void *state);
@@ -157,7 +121,7 @@ static dlcoll_comm *local_get(dlcoll_comm *c, dlc_hier_layout *lay, dlc_err *err
         return NULL;
     }
     for (int j = 0; j < lay->L; j++)
-        members[j] = c->members[lay->member[lay->my_host * lay->L + j]];
+        members[j] = c->members[dlc_rankmap_node(lay->map, j)];
     char suffix[24];
     snprintf(suffix, sizeof suffix, "host%d", lay->my_host);
     dlc_comm_view_init(lc, c, lay->my_local, lay->L, members, suffix);
@@ -186,7 +150,6 @@ static void hier_release(dlcoll_comm *c, void *state)
         free(lay->local->members);
         free(lay->local);
     }
-    free(lay->member);
     free(lay);
 }
 
@@ -271,7 +234,7 @@ static dlcoll_status_t hier_prepare(dlc_ag_plan *plan, void **state, int *n_slot
     memset(plan, 0, sizeof *plan);
     *state = s;
     s->lay = lay;
-    int H = lay->H, L = lay->L, me_h = lay->my_host, me_j = lay->my_local;
+    int H = lay->H, L = lay->L, me_h = lay->my_host;
     s->partners_w = calloc((size_t)H, sizeof *s->partners_w);
     s->a_map = calloc((size_t)H, sizeof *s->a_map);
     s->b_maps = calloc((size_t)H * (size_t)L, sizeof *s->b_maps);
@@ -282,10 +245,10 @@ static dlcoll_status_t hier_prepare(dlc_ag_plan *plan, void **state, int *n_slot
         goto fail;
     }
     for (int h = 0; h < H; h++) {
-        s->a_map[h] = lay->member[h * L + me_j];
+        s->a_map[h] = dlc_rankmap_net(lay->map, h);
         s->partners_w[h] = c->members[s->a_map[h]];
         for (int q = 0; q < L; q++)
-            s->b_maps[h * L + q] = lay->member[h * L + q];
+            s->b_maps[h * L + q] = lay->map->member[h * L + q];
     }
     s->b_order[0] = me_h;
     for (int h = 0, k = 1; h < H; h++)
