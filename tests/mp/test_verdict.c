@@ -13,7 +13,9 @@
  *   - an unknown DLCOLL_ALGO fails barrier as it fails allgather: locally,
  *     at once, on every rank;
  *   - a size mismatch under the ring algorithm over shm, repeated on fresh
- *     groups: every rank fails within a second, never by the timeout;
+ *     groups, each rank out of dlcoll once it has its error: every rank fails
+ *     within a second, never by the timeout (the notice must not need the
+ *     detector's later polls);
  *   - the names of the shared segments: none is left after finalize when a
  *     group's first operation never completed.
  */
@@ -284,6 +286,12 @@ static int ring_mismatch(mp_ctx *ctx)
                   round, ms, e ? e : "");
         mp_buf_free(&in);
         mp_buf_free(&out);
+        /* Out of dlcoll until every rank has its verdict: a rank that learns
+         * the failure only from a notice must get it although the detector
+         * has returned and polls no more. */
+        mp_flag_add(ctx, 2 + round, 1);
+        MP_REQUIRE(ctx, mp_flag_wait(ctx, 2 + round, n, DEADLINE_MS) == 0, "round %d: the others "
+                   "never returned", round);
         MP_OK(ctx, p->group_destroy(g));
     }
     ctx->report[R_FAILS] = slow;
