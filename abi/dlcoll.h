@@ -1,5 +1,5 @@
 /*
- * dlcoll.h -- the dlcoll plugin ABI, version 1.
+ * dlcoll.h -- the dlcoll plugin ABI, version 1.1.
  *
  * A dlcoll plugin is a shared object that exports exactly one symbol:
  *
@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define DLCOLL_ABI_MAJOR 1
-#define DLCOLL_ABI_MINOR 0
+#define DLCOLL_ABI_MINOR 1
 
 /* Name of the one exported symbol, for dlsym(). */
 #define DLCOLL_PLUGIN_SYMBOL "dlcoll_plugin_v1"
@@ -156,7 +156,7 @@ static inline dlcoll_config_t dlcoll_config_init(void)
 /* wait(): no limit other than the communicator's own timeout. */
 #define DLCOLL_WAIT_COMM_TIMEOUT (-1)
 
-/* ------------------------------------------------------------------ reductions (for ABI 1.1) */
+/* ------------------------------------------------------------------ reductions (ABI 1.1) */
 
 /* The reduction of allreduce / reduce_scatter / reduce_scatter_list.  Numerics
  * (docs/abi.md section 15): a fixed reduction order, the same on every rank
@@ -285,6 +285,37 @@ typedef struct dlcoll_plugin_v1 {
     /* Free the world communicator and everything it owns (groups included).
      * Not collective; pending requests fail with DLCOLL_ERR_ABORTED. */
     dlcoll_status_t (*finalize)(dlcoll_comm_t comm);
+
+    /* ---- ABI 1.1 (check with DLCOLL_PLUGIN_HAS before calling) ---- */
+
+    /* Reduce every rank's input elementwise into every rank's output.  input
+     * and output have the same dtype and number of elements (any shapes and
+     * strides).  In place when input == output (the same DLTensor, or the
+     * same data, offset, shape and strides); any other overlap is refused.
+     * request NULL: blocking. */
+    dlcoll_status_t (*allreduce)(dlcoll_comm_t comm, const DLTensor *input, DLTensor *output,
+                                 const dlcoll_reduction_t *reduction, dlcoll_request_t *request);
+
+    /* Reduce, then scatter: input holds N blocks along dim 0, shape (N, *out)
+     * or (N*out0, *out[1:]) (contiguous); this rank's output (any strides)
+     * receives the reduction of every rank's block `rank`. */
+    dlcoll_status_t (*reduce_scatter)(dlcoll_comm_t comm, const DLTensor *input,
+                                      DLTensor *output, const dlcoll_reduction_t *reduction,
+                                      dlcoll_request_t *request);
+
+    /* As reduce_scatter with n_inputs == N tensors, each shaped and typed like
+     * output and possibly strided: inputs[i] is this rank's contribution to
+     * rank i's output. */
+    dlcoll_status_t (*reduce_scatter_list)(dlcoll_comm_t comm, const DLTensor *const *inputs,
+                                           int n_inputs, DLTensor *output,
+                                           const dlcoll_reduction_t *reduction,
+                                           dlcoll_request_t *request);
+
+    /* Copy root's tensor into every other rank's tensor (same dtype and
+     * number of elements on every rank; any shapes and strides).  root is a
+     * rank of comm. */
+    dlcoll_status_t (*broadcast)(dlcoll_comm_t comm, DLTensor *tensor, int root,
+                                 dlcoll_request_t *request);
 } dlcoll_plugin_v1_t;
 
 /* True when plugin p's struct is large enough to contain entry `member`. */
