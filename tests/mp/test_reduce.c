@@ -814,3 +814,54 @@ ParameterizedTest(red_case *c, async, in_flight, .timeout = 120)
     mp_assert_all_ok(res);
     mp_result_free(res);
 }
+
+/* ================================================================ a rank never comes */
+
+/* The last rank never calls the allreduce (it waits, then finalizes): the
+ * others fail with TIMEOUT within their timeout, naming it. */
+static int never_comes(mp_ctx *ctx)
+{
+    const dlcoll_plugin_v1_t *p = ctx->p;
+    int me = ctx->rank, n = ctx->size;
+    if (me == n - 1) {
+        mp_step(ctx, "staying away from the allreduce");
+        MP_REQUIRE(ctx, mp_flag_wait(ctx, 0, n - 1, 30000) == 0, "the others never finished");
+        return 0;
+    }
+    float buf[4096] = {0};
+    int64_t shape[1] = {4096};
+    DLTensor t;
+    mp_tensor(&t, buf, 0, mp_dt(kDLFloat, 32), 1, shape, NULL);
+    dlcoll_reduction_t sum = dlcoll_reduction(DLCOLL_RED_SUM);
+    mp_step(ctx, "allreduce without rank %d", n - 1);
+    double t0 = mp_now_ms();
+    dlcoll_status_t st = p->allreduce(ctx->comm, &t, &t, &sum, NULL);
+    double dt = mp_now_ms() - t0;
+    const char *e = p->last_error(ctx->comm);
+    fprintf(stderr, "[mp] rank %d: allreduce without rank %d -> %s after %.0f ms: %s\n", me,
+            n - 1, p->status_string(st), dt, e ? e : "");
+    mp_flag_add(ctx, 0, 1);
+    MP_REQUIRE(ctx, st == DLCOLL_ERR_TIMEOUT, "allreduce without rank %d -> %s, expected TIMEOUT: "
+               "%s", n - 1, p->status_string(st), e ? e : "(null)");
+    char who[32];
+    snprintf(who, sizeof who, "rank %d", n - 1);
+    MP_REQUIRE(ctx, e && strstr(e, who), "the timeout does not name %s: \"%s\"", who,
+               e ? e : "(null)");
+    return 0;
+}
+
+ParameterizedTestParameters(timeout, rank_never_comes)
+{
+    static red_case cases[] = {{0, 3, 0}, {1, 2, 0}};
+    return cr_make_param_array(red_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(red_case *c, timeout, rank_never_comes, .timeout = 120)
+{
+    cr_log_info("a rank never comes, %s, N=%d", providers[c->prov], c->n);
+    mp_opts o = opts_for(c, 1500, 60000);
+    mp_result *res = mp_result_new();
+    mp_run_opts(&o, never_comes, c, res);
+    mp_assert_all_ok(res);
+    mp_result_free(res);
+}

@@ -120,11 +120,11 @@ static int chain_blocker(const dlcoll_request *r, char *what, size_t cap)
     if (n == 1 || !r->comm)
         return -1;
     if (v > 0 && !p->recv_done) {
-        snprintf(what, cap, "broadcast chain: the tensor from its predecessor (root %d)", p->root);
+        snprintf(what, cap, "the tensor from its predecessor (root %d)", p->root);
         return r->comm->members[dlc_mod(p->rank - 1, n)];
     }
     if (v < n - 1) {
-        snprintf(what, cap, "broadcast chain: %s", p->hs_ok ? "sending" : "its ready message");
+        snprintf(what, cap, "%s", p->hs_ok ? "sending" : "its ready message");
         return r->comm->members[dlc_mod(p->rank + 1, n)];
     }
     return -1;

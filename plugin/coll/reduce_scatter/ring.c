@@ -208,16 +208,16 @@ static int ring_blocker(const dlcoll_request *r, char *what, size_t cap)
     int n = p->n, steps = n - 1;
     if (steps == 0 || !r->comm)
         return -1;
-    const char *m = p->mode == DLC_RING_REDUCE ? "reduce" : "gather";
+    /* The phase's name ("reduce ring") is added by coll/phases.c. */
     if (p->recvs_handled < steps) {
-        snprintf(what, cap, "%s ring step %d of %d", m, p->recvs_handled + 1, steps);
+        snprintf(what, cap, "step %d of %d", p->recvs_handled + 1, steps);
         return r->comm->members[dlc_mod(p->rank - 1, n)];
     }
     if (!p->hs_ok) {
-        snprintf(what, cap, "%s ring: its ready message", m);
+        snprintf(what, cap, "its ready message");
         return r->comm->members[dlc_mod(p->rank + 1, n)];
     }
-    snprintf(what, cap, "%s ring, sending", m);
+    snprintf(what, cap, "sending");
     return r->comm->members[dlc_mod(p->rank + 1, n)];
 }
 
