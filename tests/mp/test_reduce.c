@@ -18,7 +18,11 @@
  *   - local errors: bad arguments give the right status on the calling rank
  *     only, and the communicator stays usable;
  *   - a rank SIGKILLed in the middle of a large allreduce: every survivor
- *     gets an error (not a hang) within the deadline.
+ *     gets an error (not a hang) within the deadline;
+ *   - a rank that never calls: TIMEOUT naming it;
+ *   - operations in flight together: five on the world and a reversed
+ *     group, waited in reverse; two disjoint groups' allreduces during a
+ *     broadcast on the world.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -864,6 +868,59 @@ ParameterizedTest(red_case *c, timeout, rank_never_comes, .timeout = 120)
     mp_opts o = opts_for(c, 1500, 60000);
     mp_result *res = mp_result_new();
     mp_run_opts(&o, never_comes, c, res);
+    mp_assert_all_ok(res);
+    mp_result_free(res);
+}
+
+/* Two disjoint groups (even and odd ranks) each run an allreduce while the
+ * world runs a broadcast, all in flight at once: the groups' operations do
+ * not take each other's messages. */
+static int two_groups(mp_ctx *ctx)
+{
+    const dlcoll_plugin_v1_t *p = ctx->p;
+    int me = ctx->rank, n = ctx->size;
+    enum { CNT = 5000 };
+    static float g[CNT], w[CNT];
+    for (int i = 0; i < CNT; i++) {
+        g[i] = (float)(me + 1) * (float)(i % 7);
+        w[i] = me == 0 ? (float)(i % 101) : -1.0f;
+    }
+    dlcoll_comm_t grp = NULL;
+    MP_OK(ctx, p->group_split(ctx->comm, me % 2, me, &grp));
+    int64_t shape[1] = {CNT};
+    DLTensor tg, tw;
+    mp_tensor(&tg, g, 0, mp_dt(kDLFloat, 32), 1, shape, NULL);
+    mp_tensor(&tw, w, 0, mp_dt(kDLFloat, 32), 1, shape, NULL);
+    dlcoll_reduction_t sum = dlcoll_reduction(DLCOLL_RED_SUM);
+    dlcoll_request_t rg = NULL, rw = NULL;
+    MP_OK_ON(ctx, grp, p->allreduce(grp, &tg, &tg, &sum, &rg));
+    MP_OK(ctx, p->broadcast(ctx->comm, &tw, 0, &rw));
+    MP_WAIT_OK(ctx, rw);
+    MP_WAIT_OK(ctx, rg);
+    MP_OK_ON(ctx, grp, p->group_destroy(grp));
+    float members = 0; /* sum of (r + 1) over my group's ranks */
+    for (int r = me % 2; r < n; r += 2)
+        members += (float)(r + 1);
+    for (int i = 0; i < CNT; i++) {
+        MP_REQUIRE(ctx, g[i] == members * (float)(i % 7), "group allreduce element %d is %g", i,
+                   g[i]);
+        MP_REQUIRE(ctx, w[i] == (float)(i % 101), "world broadcast element %d is %g", i, w[i]);
+    }
+    return 0;
+}
+
+ParameterizedTestParameters(async, two_groups)
+{
+    static red_case cases[] = {{0, 4, 0}, {1, 4, 0}, {0, 3, 0}};
+    return cr_make_param_array(red_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(red_case *c, async, two_groups, .timeout = 120)
+{
+    cr_log_info("two groups, %s, N=%d", providers[c->prov], c->n);
+    mp_opts o = opts_for(c, TIMEOUT_MS, 60000);
+    mp_result *res = mp_result_new();
+    mp_run_opts(&o, two_groups, c, res);
     mp_assert_all_ok(res);
     mp_result_free(res);
 }
