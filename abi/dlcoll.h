@@ -1,5 +1,5 @@
 /*
- * dlcoll.h -- the dlcoll plugin ABI, version 1.
+ * dlcoll.h -- the dlcoll plugin ABI, version 1.1.
  *
  * A dlcoll plugin is a shared object that exports exactly one symbol:
  *
@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define DLCOLL_ABI_MAJOR 1
-#define DLCOLL_ABI_MINOR 0
+#define DLCOLL_ABI_MINOR 1
 
 /* Name of the one exported symbol, for dlsym(). */
 #define DLCOLL_PLUGIN_SYMBOL "dlcoll_plugin_v1"
@@ -156,6 +156,57 @@ static inline dlcoll_config_t dlcoll_config_init(void)
 /* wait(): no limit other than the communicator's own timeout. */
 #define DLCOLL_WAIT_COMM_TIMEOUT (-1)
 
+/* ------------------------------------------------------------------ reductions (ABI 1.1) */
+
+/* The reduction of allreduce / reduce_scatter / reduce_scatter_list.  Numerics
+ * (docs/abi.md section 15): a fixed reduction order, the same on every rank
+ * and every run; float16 / bfloat16 accumulate in float32 and round once per
+ * output element; integers wrap as C unsigned arithmetic; NaN propagates
+ * (min / max included).
+ *   SUM, PROD, MIN, MAX: every numeric dtype (bool: see below).
+ *   AVG:        the sum divided once by the number of ranks (integers: C
+ *               division of the wrapped sum, truncating toward zero).
+ *               Floating-point dtypes and integers; not bool.
+ *   PREMUL_SUM: each rank multiplies its own input by its own `factor`
+ *               before the sum (NCCL's ncclRedOpCreatePreMulSum).  Floating
+ *               point only.
+ *   BAND, BOR, BXOR: integer dtypes and bool.
+ * bool (any non-zero byte is true; results are 0 or 1): SUM, MAX and BOR are
+ * logical or, PROD, MIN and BAND logical and, BXOR logical xor.
+ * complex64 / complex128: refused (DLCOLL_ERR_UNSUPPORTED); broadcast moves them. */
+typedef enum dlcoll_red_op {
+    DLCOLL_RED_SUM = 0,
+    DLCOLL_RED_PROD = 1,
+    DLCOLL_RED_MIN = 2,
+    DLCOLL_RED_MAX = 3,
+    DLCOLL_RED_AVG = 4,
+    DLCOLL_RED_PREMUL_SUM = 5,
+    DLCOLL_RED_BAND = 6,
+    DLCOLL_RED_BOR = 7,
+    DLCOLL_RED_BXOR = 8
+} dlcoll_red_op_t;
+
+/* Passed by pointer, borrowed for the call only.  `size` is
+ * sizeof(dlcoll_reduction_t) as the host compiled it (fields are appended
+ * only, as in dlcoll_config_t). */
+typedef struct dlcoll_reduction {
+    size_t size;
+    dlcoll_red_op_t op;
+    double factor; /* PREMUL_SUM: this rank's factor; ignored otherwise */
+} dlcoll_reduction_t;
+
+static inline dlcoll_reduction_t dlcoll_reduction(dlcoll_red_op_t op)
+{
+    dlcoll_reduction_t r = {sizeof(dlcoll_reduction_t), op, 1.0};
+    return r;
+}
+
+static inline dlcoll_reduction_t dlcoll_reduction_premul_sum(double factor)
+{
+    dlcoll_reduction_t r = {sizeof(dlcoll_reduction_t), DLCOLL_RED_PREMUL_SUM, factor};
+    return r;
+}
+
 /* ------------------------------------------------------------------ the entry struct */
 
 typedef struct dlcoll_plugin_v1 {
@@ -234,6 +285,37 @@ typedef struct dlcoll_plugin_v1 {
     /* Free the world communicator and everything it owns (groups included).
      * Not collective; pending requests fail with DLCOLL_ERR_ABORTED. */
     dlcoll_status_t (*finalize)(dlcoll_comm_t comm);
+
+    /* ---- ABI 1.1 (check with DLCOLL_PLUGIN_HAS before calling) ---- */
+
+    /* Reduce every rank's input elementwise into every rank's output.  input
+     * and output have the same dtype and number of elements (any shapes and
+     * strides).  In place when input == output (the same DLTensor, or the
+     * same data, offset, shape and strides); any other overlap is refused.
+     * request NULL: blocking. */
+    dlcoll_status_t (*allreduce)(dlcoll_comm_t comm, const DLTensor *input, DLTensor *output,
+                                 const dlcoll_reduction_t *reduction, dlcoll_request_t *request);
+
+    /* Reduce, then scatter: input holds N blocks along dim 0, shape (N, *out)
+     * or (N*out0, *out[1:]) (contiguous); this rank's output (any strides)
+     * receives the reduction of every rank's block `rank`. */
+    dlcoll_status_t (*reduce_scatter)(dlcoll_comm_t comm, const DLTensor *input,
+                                      DLTensor *output, const dlcoll_reduction_t *reduction,
+                                      dlcoll_request_t *request);
+
+    /* As reduce_scatter with n_inputs == N tensors, each shaped and typed like
+     * output and possibly strided: inputs[i] is this rank's contribution to
+     * rank i's output. */
+    dlcoll_status_t (*reduce_scatter_list)(dlcoll_comm_t comm, const DLTensor *const *inputs,
+                                           int n_inputs, DLTensor *output,
+                                           const dlcoll_reduction_t *reduction,
+                                           dlcoll_request_t *request);
+
+    /* Copy root's tensor into every other rank's tensor (same dtype and
+     * number of elements on every rank; any shapes and strides).  root is a
+     * rank of comm. */
+    dlcoll_status_t (*broadcast)(dlcoll_comm_t comm, DLTensor *tensor, int root,
+                                 dlcoll_request_t *request);
 } dlcoll_plugin_v1_t;
 
 /* True when plugin p's struct is large enough to contain entry `member`. */

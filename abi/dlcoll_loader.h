@@ -36,6 +36,9 @@ typedef struct dlcoll_loader {
 /* Size of the 1.0 struct: every entry a 1.0 host may call. */
 #define DLCOLL_PLUGIN_V1_0_SIZE (offsetof(dlcoll_plugin_v1_t, finalize) + sizeof(void (*)(void)))
 
+/* Size of the 1.1 struct: every entry a 1.1 host may call. */
+#define DLCOLL_PLUGIN_V1_1_SIZE (offsetof(dlcoll_plugin_v1_t, broadcast) + sizeof(void (*)(void)))
+
 /* Append s to buf (capacity cap, *used bytes so far), truncating; keeps NUL. */
 static inline void dlcoll_loader_append_(char *buf, size_t cap, size_t *used, const char *s)
 {
@@ -112,6 +115,31 @@ static inline int dlcoll_loader_check(dlcoll_loader_t *ld, const dlcoll_plugin_v
     }
     ld->plugin = p;
     return 0;
+}
+
+/* For a host that needs an entry appended after 1.0: 0 when plugin p has
+ * entry `member` (DLCOLL_PLUGIN_HAS), else -1 with a message in buf (cap
+ * bytes) naming the entry, the plugin's version and the version that added
+ * the entry (`minor`: 1 for allreduce, reduce_scatter, reduce_scatter_list
+ * and broadcast), e.g.
+ *   plugin "fake" implements ABI 1.0 (a 168-byte entry struct): allreduce
+ *   needs ABI 1.1 */
+#define DLCOLL_PLUGIN_REQUIRE(p, member, minor, buf, cap)                                         \
+    dlcoll_plugin_require_((p), DLCOLL_PLUGIN_HAS(p, member), #member, (minor), (buf), (cap))
+
+static inline int dlcoll_plugin_require_(const dlcoll_plugin_v1_t *p, int has, const char *entry,
+                                         int minor, char *buf, size_t cap)
+{
+    if (has) {
+        if (cap)
+            buf[0] = '\0';
+        return 0;
+    }
+    snprintf(buf, cap,
+             "plugin \"%s\" implements ABI %u.%u (a %zu-byte entry struct): %s needs ABI %d.%d",
+             p->name ? p->name : "?", (unsigned)p->abi_major, (unsigned)p->abi_minor,
+             p->struct_size, entry, DLCOLL_ABI_MAJOR, minor);
+    return -1;
 }
 
 static inline int dlcoll_load(dlcoll_loader_t *ld, const char *path)

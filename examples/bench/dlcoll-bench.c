@@ -9,6 +9,14 @@
  * from -b to -e (times -f) and each output convention (-o):
  *   single  allgather into one contiguous tensor of N * size bytes;
  *   list    allgather_list into N separate tensors of size bytes each;
+ * and, asked for by name with -o (ABI 1.1, the plugin must have the entry):
+ *   allreduce       allreduce(sum) of size bytes of float32, out of place;
+ *   reduce_scatter  reduce_scatter(sum) of N * size bytes of float32 into
+ *                   size bytes per rank;
+ *   broadcast       broadcast of size bytes of uint8 from rank 0;
+ * (sizes are rounded down to whole float32 elements), whose algbw / busbw
+ * follow nccl-tests: allreduce size/t and 2(N-1)/N of it, reduce_scatter
+ * N*size/t and (N-1)/N of it, broadcast size/t for both;
  * runs a warm-up and a timed series of blocking calls (bench_common.h has the
  * method), then verifies every output byte.  Rank 0 prints one table row per
  * (size, convention) and, with -c FILE, writes the same as CSV.
@@ -41,8 +49,9 @@
 
 #define PROG "dlcoll-bench"
 
-enum { CONV_SINGLE = 0, CONV_LIST = 1, N_CONVS = 2 };
-static const char *const conv_names[N_CONVS] = {"single", "list"};
+enum { CONV_SINGLE = 0, CONV_LIST = 1, CONV_ALLREDUCE, CONV_RS, CONV_BCAST, N_CONVS };
+static const char *const conv_names[N_CONVS] = {"single", "list", "allreduce", "reduce_scatter",
+                                                "broadcast"};
 
 /* ------------------------------------------------------------------ state */
 
@@ -64,6 +73,9 @@ typedef struct bench_dlc {
     DLTensor **out_ptrs;
     uint8_t *in_buf, *single_buf;
     uint8_t **list_bufs;
+    /* ABI 1.1 conventions: float32 tensors over in_buf / single_buf. */
+    int64_t red_in_shape[1], red_out_shape[1];
+    DLTensor red_in, red_out;
 } bench_dlc;
 
 /* ------------------------------------------------------------------ errors */
@@ -111,7 +123,14 @@ static DLTensor u8_tensor(void *data, int64_t *shape)
 static int op_call(void *ctx)
 {
     bench_dlc *b = ctx;
-    if (b->conv == CONV_SINGLE)
+    dlcoll_reduction_t sum = dlcoll_reduction(DLCOLL_RED_SUM);
+    if (b->conv == CONV_ALLREDUCE)
+        CHECK("allreduce", P->allreduce(world, &b->red_in, &b->red_out, &sum, NULL));
+    else if (b->conv == CONV_RS)
+        CHECK("reduce_scatter", P->reduce_scatter(world, &b->red_in, &b->red_out, &sum, NULL));
+    else if (b->conv == CONV_BCAST)
+        CHECK("broadcast", P->broadcast(world, &b->red_in, 0, NULL));
+    else if (b->conv == CONV_SINGLE)
         CHECK("allgather", P->allgather(world, &b->in, &b->single, NULL));
     else
         CHECK("allgather_list", P->allgather_list(world, &b->in, b->out_ptrs, nranks, NULL));
@@ -148,8 +167,71 @@ static int op_max_reduce(void *ctx, double *vals, int n)
 
 /* Point b's tensors at its buffers for `size` bytes per rank, fill the input
  * with this rank's pattern and poison the outputs. */
+/* Element i of rank r's float32 input: small integers, so that every sum is
+ * exact and the check is ==. */
+static float red_value(int r, uint32_t seed, size_t i)
+{
+    return (float)((r + 1) * (int)((i + seed) % 1021u));
+}
+
+/* The ABI 1.1 conventions' tensors. */
+static void prepare_v11(bench_dlc *b, size_t size, uint32_t seed)
+{
+    size_t cnt = size / sizeof(float);
+    float *in = (float *)b->in_buf, *out = (float *)b->single_buf;
+    if (b->conv == CONV_BCAST) {
+        b->red_in_shape[0] = (int64_t)size;
+        b->red_in = u8_tensor(my_rank == 0 ? b->in_buf : b->single_buf, b->red_in_shape);
+        bench_fill(b->in_buf, size, 0, seed, 0);
+        bench_fill(b->single_buf, size, 0, seed, 1);
+        return;
+    }
+    size_t in_cnt = b->conv == CONV_RS ? cnt * (size_t)nranks : cnt;
+    b->red_in_shape[0] = (int64_t)in_cnt;
+    b->red_out_shape[0] = (int64_t)cnt;
+    b->red_in = u8_tensor(in, b->red_in_shape);
+    b->red_out = u8_tensor(out, b->red_out_shape);
+    b->red_in.dtype.code = b->red_out.dtype.code = kDLFloat;
+    b->red_in.dtype.bits = b->red_out.dtype.bits = 32;
+    for (size_t i = 0; i < in_cnt; i++)
+        in[i] = red_value(my_rank, seed, i);
+    for (size_t i = 0; i < cnt; i++)
+        out[i] = -1.0f;
+}
+
+/* 1 when the ABI 1.1 convention's output is right. */
+static int verify_v11(const bench_dlc *b, size_t size, uint32_t seed)
+{
+    if (b->conv == CONV_BCAST) {
+        const uint8_t *t = my_rank == 0 ? b->in_buf : b->single_buf;
+        size_t bad = bench_find_bad(t, size, 0, seed);
+        if (bad == (size_t)-1)
+            return 1;
+        fprintf(stderr, PROG ": rank %d: verification failed: broadcast, size %zu: byte %zu is "
+                "0x%02x, expected 0x%02x\n", my_rank, size, bad, t[bad], bench_byte(0, seed, bad));
+        return 0;
+    }
+    size_t cnt = size / sizeof(float), first = b->conv == CONV_RS ? cnt * (size_t)my_rank : 0;
+    const float *out = (const float *)b->single_buf;
+    float tri = (float)(nranks * (nranks + 1) / 2);
+    for (size_t i = 0; i < cnt; i++) {
+        float want = tri * red_value(0, seed, first + i);
+        if (out[i] != want) {
+            fprintf(stderr, PROG ": rank %d: verification failed: %s, size %zu: element %zu is "
+                    "%g, expected %g\n", my_rank, conv_names[b->conv], size, i, (double)out[i],
+                    (double)want);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void prepare(bench_dlc *b, size_t size, uint32_t seed)
 {
+    if (b->conv >= CONV_ALLREDUCE) {
+        prepare_v11(b, size, seed);
+        return;
+    }
     b->in_shape[0] = (int64_t)size;
     b->single_shape[0] = (int64_t)size * nranks;
     b->in = u8_tensor(b->in_buf, b->in_shape);
@@ -170,6 +252,12 @@ static void prepare(bench_dlc *b, size_t size, uint32_t seed)
 /* Flip one output byte on rank inject_rank (testing aid for the check). */
 static void inject(bench_dlc *b, size_t size, size_t offset)
 {
+    if (b->conv >= CONV_ALLREDUCE) {
+        uint8_t *t = b->conv == CONV_BCAST && my_rank == 0 ? b->in_buf : b->single_buf;
+        if (offset < size)
+            t[offset] ^= 0x5A;
+        return;
+    }
     if (offset >= size * (size_t)nranks)
         return;
     uint8_t *p = b->conv == CONV_SINGLE ? b->single_buf + offset
@@ -181,6 +269,8 @@ static void inject(bench_dlc *b, size_t size, size_t offset)
  * Describes the first wrong byte of each bad block on stderr. */
 static int verify(const bench_dlc *b, size_t size, uint32_t seed)
 {
+    if (b->conv >= CONV_ALLREDUCE)
+        return verify_v11(b, size, seed);
     int ok = 1;
     for (int r = 0; r < nranks; r++) {
         const uint8_t *blk = b->conv == CONV_SINGLE ? b->single_buf + (size_t)r * size
@@ -217,7 +307,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: dlcoll-run -n N [--provider P] -- " PROG " [options]\n"
             "Allgather benchmark of the dlcoll plugin; rank 0 prints the table.\n"
-            "  -o CONV    output convention: single, list or both (default both)\n");
+            "  -o CONV    output convention: single, list or both (default both), or one\n"
+            "             of the ABI 1.1 collectives: allreduce, reduce_scatter, broadcast\n");
     bench_common_usage(f);
     fprintf(f,
             "  --inject-error R:OFF  testing aid: rank R flips output byte OFF after\n"
@@ -230,7 +321,7 @@ int main(int argc, char **argv)
 {
     bench_opts o;
     bench_opts_default(&o, "dlcoll");
-    int convs[N_CONVS] = {1, 1};
+    int convs[N_CONVS] = {1, 1, 0, 0, 0};
     long inject_rank = -1;
     size_t inject_off = 0;
 
@@ -246,10 +337,16 @@ int main(int argc, char **argv)
             return 0;
         }
         if (opt == 'o') {
+            int any = 0;
             convs[CONV_SINGLE] = strcmp(optarg, "single") == 0 || strcmp(optarg, "both") == 0;
             convs[CONV_LIST] = strcmp(optarg, "list") == 0 || strcmp(optarg, "both") == 0;
-            if (!convs[CONV_SINGLE] && !convs[CONV_LIST]) {
-                fprintf(stderr, PROG ": -o %s: expected single, list or both\n", optarg);
+            for (int c = CONV_ALLREDUCE; c < N_CONVS; c++)
+                convs[c] = strcmp(optarg, conv_names[c]) == 0;
+            for (int c = 0; c < N_CONVS; c++)
+                any |= convs[c];
+            if (!any) {
+                fprintf(stderr, PROG ": -o %s: expected single, list, both, allreduce, "
+                        "reduce_scatter or broadcast\n", optarg);
                 return 2;
             }
             continue;
@@ -296,6 +393,18 @@ int main(int argc, char **argv)
         dlcoll_unload(&loader);
         return 1;
     }
+    for (int c = CONV_ALLREDUCE; c < N_CONVS; c++) {
+        char why[256];
+        int has = c == CONV_ALLREDUCE ? DLCOLL_PLUGIN_REQUIRE(P, allreduce, 1, why, sizeof why)
+                  : c == CONV_RS      ? DLCOLL_PLUGIN_REQUIRE(P, reduce_scatter, 1, why, sizeof why)
+                                      : DLCOLL_PLUGIN_REQUIRE(P, broadcast, 1, why, sizeof why);
+        if (convs[c] && has != 0) {
+            fprintf(stderr, PROG ": -o %s: %s\n", conv_names[c], why);
+            P->finalize(world);
+            dlcoll_unload(&loader);
+            return 1;
+        }
+    }
     CHECK("comm_rank", P->comm_rank(world, &my_rank));
     CHECK("comm_size", P->comm_size(world, &nranks));
 
@@ -311,7 +420,13 @@ int main(int argc, char **argv)
     size_t max = o.max_size;
     b.in_buf = bench_xmalloc(max, PROG, my_rank);
     memset(b.in_buf, 0, max);
-    if (convs[CONV_SINGLE]) {
+    int v11 = convs[CONV_ALLREDUCE] || convs[CONV_RS] || convs[CONV_BCAST];
+    if (v11) { /* reduce_scatter's input is N * size */
+        free(b.in_buf);
+        b.in_buf = bench_xmalloc(max * (size_t)nranks, PROG, my_rank);
+        memset(b.in_buf, 0, max * (size_t)nranks);
+    }
+    if (convs[CONV_SINGLE] || v11) {
         b.single_buf = bench_xmalloc(max * (size_t)nranks, PROG, my_rank);
         memset(b.single_buf, 0, max * (size_t)nranks);
     }
@@ -337,12 +452,17 @@ int main(int argc, char **argv)
             char lo[32], hi[32];
             printf("# " PROG ": plugin %s %s (ABI %u.%u) from %s\n", P->name, P->version,
                    (unsigned)P->abi_major, (unsigned)P->abi_minor, loader.path);
-            printf("# ranks %d, provider %s, algorithm %s, dtype uint8, sizes %s..%s x%g, "
-                   "conventions %s%s%s\n", nranks, provider, algo,
+            const char *v11_name = convs[CONV_ALLREDUCE] ? "allreduce"
+                                   : convs[CONV_RS]      ? "reduce_scatter"
+                                   : convs[CONV_BCAST]   ? "broadcast"
+                                                         : "";
+            printf("# ranks %d, provider %s, algorithm %s, dtype %s, sizes %s..%s x%g, "
+                   "conventions %s%s%s%s\n", nranks, provider, algo,
+                   v11 && !convs[CONV_BCAST] ? "float32 (sum)" : "uint8",
                    bench_size_text(o.min_size, lo, sizeof lo),
                    bench_size_text(o.max_size, hi, sizeof hi), o.factor,
                    convs[CONV_SINGLE] ? "single" : "", convs[0] && convs[1] ? "," : "",
-                   convs[CONV_LIST] ? "list" : "");
+                   convs[CONV_LIST] ? "list" : "", v11_name);
             printf("# time per call in us: avg/median/min/max over the timed calls, each the maximum "
                    "over ranks; algbw = N*size/avg, busbw = (N-1)/N*algbw (GB/s = 1e9 B/s)\n");
             bench_print_header(stdout);
@@ -363,6 +483,13 @@ int main(int argc, char **argv)
 
             bench_result res;
             bench_measure(&ops, &o, size, nranks, &res);   /* failures exit in die() */
+            if (conv >= CONV_ALLREDUCE && res.avg_us > 0) { /* nccl-tests' bandwidths */
+                double t = res.avg_us * 1e-6, bytes = (double)size;
+                res.algbw = (conv == CONV_RS ? bytes * nranks : bytes) / t / 1e9;
+                res.busbw = conv == CONV_ALLREDUCE ? res.algbw * 2 * (nranks - 1) / nranks
+                            : conv == CONV_RS      ? res.algbw * (nranks - 1) / nranks
+                                                   : res.algbw;
+            }
 
             if (inject_rank == my_rank)
                 inject(&b, size, inject_off);

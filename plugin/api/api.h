@@ -27,6 +27,14 @@ dlcoll_status_t dlc_api_allgather(dlcoll_comm *c, const DLTensor *in, DLTensor *
 dlcoll_status_t dlc_api_allgather_list(dlcoll_comm *c, const DLTensor *in, DLTensor *const *outs,
                                        int n_outs, dlcoll_request **req);
 dlcoll_status_t dlc_api_barrier(dlcoll_comm *c, dlcoll_request **req);
+dlcoll_status_t dlc_api_allreduce(dlcoll_comm *c, const DLTensor *in, DLTensor *out,
+                                  const dlcoll_reduction_t *red, dlcoll_request **req);
+dlcoll_status_t dlc_api_reduce_scatter(dlcoll_comm *c, const DLTensor *in, DLTensor *out,
+                                       const dlcoll_reduction_t *red, dlcoll_request **req);
+dlcoll_status_t dlc_api_reduce_scatter_list(dlcoll_comm *c, const DLTensor *const *ins, int n_ins,
+                                            DLTensor *out, const dlcoll_reduction_t *red,
+                                            dlcoll_request **req);
+dlcoll_status_t dlc_api_broadcast(dlcoll_comm *c, DLTensor *t, int root, dlcoll_request **req);
 dlcoll_status_t dlc_api_abort(dlcoll_comm *c);
 const char *dlc_api_last_error(dlcoll_comm *c);
 

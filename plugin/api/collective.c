@@ -11,6 +11,7 @@
 
 #include "plugin/coll/coll.h"
 #include "plugin/api/api.h"
+#include "plugin/coll/phases.h"
 #include "plugin/coll/plan_cache.h"
 
 /* Record "<who>: <op>: <cause>" as c's last error; return status. */
@@ -118,6 +119,76 @@ dlcoll_status_t dlc_api_barrier(dlcoll_comm *c, dlcoll_request **req)
         st = run_or_hand_out(c, r, req);
     pthread_mutex_unlock(&w->lock);
     return st;
+}
+
+/* The ABI 1.1 collectives: what they submit, behind the same lock, usability
+ * check, local errors and blocking / asynchronous hand-out as allgather. */
+typedef struct v11_call {
+    int kind; /* DLC_OP_* */
+    const DLTensor *in;
+    const DLTensor *const *ins;
+    int n_ins;
+    DLTensor *out;
+    const dlcoll_reduction_t *red;
+    int root;
+} v11_call;
+
+static dlcoll_status_t v11_common(dlcoll_comm *c, const char *op, const v11_call *k,
+                                  dlcoll_request **req)
+{
+    if (req)
+        *req = NULL;
+    dlc_world *w = c->w;
+    pthread_mutex_lock(&w->lock);
+    dlcoll_status_t st = check_usable(c, op);
+    if (st != DLCOLL_SUCCESS) {
+        pthread_mutex_unlock(&w->lock);
+        return st;
+    }
+    dlc_err err;
+    dlc_err_clear(&err);
+    dlcoll_request *r = NULL;
+    switch (k->kind) {
+    case DLC_OP_ALLREDUCE: st = dlc_allreduce_submit(c, k->in, k->out, k->red, &r, &err); break;
+    case DLC_OP_REDUCE_SCATTER:
+        st = dlc_reduce_scatter_submit(c, k->in, k->ins, k->n_ins, k->out, k->red, &r, &err);
+        break;
+    default: st = dlc_broadcast_submit(c, k->out, k->root, &r, &err); break;
+    }
+    if (st != DLCOLL_SUCCESS)
+        st = local_error(c, op, &err);
+    else
+        st = run_or_hand_out(c, r, req);
+    pthread_mutex_unlock(&w->lock);
+    return st;
+}
+
+dlcoll_status_t dlc_api_allreduce(dlcoll_comm *c, const DLTensor *in, DLTensor *out,
+                                  const dlcoll_reduction_t *red, dlcoll_request **req)
+{
+    v11_call k = {DLC_OP_ALLREDUCE, in, NULL, 0, out, red, -1};
+    return v11_common(c, "allreduce", &k, req);
+}
+
+dlcoll_status_t dlc_api_reduce_scatter(dlcoll_comm *c, const DLTensor *in, DLTensor *out,
+                                       const dlcoll_reduction_t *red, dlcoll_request **req)
+{
+    v11_call k = {DLC_OP_REDUCE_SCATTER, in, NULL, 0, out, red, -1};
+    return v11_common(c, "reduce_scatter", &k, req);
+}
+
+dlcoll_status_t dlc_api_reduce_scatter_list(dlcoll_comm *c, const DLTensor *const *ins, int n_ins,
+                                            DLTensor *out, const dlcoll_reduction_t *red,
+                                            dlcoll_request **req)
+{
+    v11_call k = {DLC_OP_REDUCE_SCATTER, NULL, ins, n_ins, out, red, -1};
+    return v11_common(c, "reduce_scatter_list", &k, req);
+}
+
+dlcoll_status_t dlc_api_broadcast(dlcoll_comm *c, DLTensor *t, int root, dlcoll_request **req)
+{
+    v11_call k = {DLC_OP_BROADCAST, NULL, NULL, 0, t, NULL, root};
+    return v11_common(c, "broadcast", &k, req);
 }
 
 dlcoll_status_t dlc_api_abort(dlcoll_comm *c)

@@ -1,5 +1,5 @@
 /*
- * entry.c -- the one exported symbol: the ABI v1 entry struct.
+ * entry.c -- the one exported symbol: the ABI v1 entry struct (minor 1).
  *
  * The wrappers here only check NULL arguments (reporting them through the
  * thread's error, and the communicator's when there is one) and forward to
@@ -166,6 +166,71 @@ static dlcoll_status_t e_finalize(dlcoll_comm_t comm)
     return dlc_api_finalize(comm);
 }
 
+/* ------------------------------------------------------------------ ABI 1.1 */
+
+static dlcoll_status_t e_allreduce(dlcoll_comm_t comm, const DLTensor *input, DLTensor *output,
+                                   const dlcoll_reduction_t *reduction, dlcoll_request_t *request)
+{
+    if (request)
+        *request = NULL;
+    if (!comm)
+        return null_arg(NULL, "allreduce", "comm");
+    if (!input)
+        return null_arg(comm, "allreduce", "input");
+    if (!output)
+        return null_arg(comm, "allreduce", "output");
+    if (!reduction)
+        return null_arg(comm, "allreduce", "reduction");
+    return dlc_api_allreduce(comm, input, output, reduction, request);
+}
+
+static dlcoll_status_t e_reduce_scatter(dlcoll_comm_t comm, const DLTensor *input, DLTensor *output,
+                                        const dlcoll_reduction_t *reduction,
+                                        dlcoll_request_t *request)
+{
+    if (request)
+        *request = NULL;
+    if (!comm)
+        return null_arg(NULL, "reduce_scatter", "comm");
+    if (!input)
+        return null_arg(comm, "reduce_scatter", "input");
+    if (!output)
+        return null_arg(comm, "reduce_scatter", "output");
+    if (!reduction)
+        return null_arg(comm, "reduce_scatter", "reduction");
+    return dlc_api_reduce_scatter(comm, input, output, reduction, request);
+}
+
+static dlcoll_status_t e_reduce_scatter_list(dlcoll_comm_t comm, const DLTensor *const *inputs,
+                                             int n_inputs, DLTensor *output,
+                                             const dlcoll_reduction_t *reduction,
+                                             dlcoll_request_t *request)
+{
+    if (request)
+        *request = NULL;
+    if (!comm)
+        return null_arg(NULL, "reduce_scatter_list", "comm");
+    if (!inputs)
+        return null_arg(comm, "reduce_scatter_list", "inputs");
+    if (!output)
+        return null_arg(comm, "reduce_scatter_list", "output");
+    if (!reduction)
+        return null_arg(comm, "reduce_scatter_list", "reduction");
+    return dlc_api_reduce_scatter_list(comm, inputs, n_inputs, output, reduction, request);
+}
+
+static dlcoll_status_t e_broadcast(dlcoll_comm_t comm, DLTensor *tensor, int root,
+                                   dlcoll_request_t *request)
+{
+    if (request)
+        *request = NULL;
+    if (!comm)
+        return null_arg(NULL, "broadcast", "comm");
+    if (!tensor)
+        return null_arg(comm, "broadcast", "tensor");
+    return dlc_api_broadcast(comm, tensor, root, request);
+}
+
 __attribute__((visibility("default"))) const dlcoll_plugin_v1_t dlcoll_plugin_v1 = {
     .abi_major = DLCOLL_ABI_MAJOR,
     .abi_minor = DLCOLL_ABI_MINOR,
@@ -189,4 +254,8 @@ __attribute__((visibility("default"))) const dlcoll_plugin_v1_t dlcoll_plugin_v1
     .request_error = e_request_error,
     .abort = e_abort,
     .finalize = e_finalize,
+    .allreduce = e_allreduce,
+    .reduce_scatter = e_reduce_scatter,
+    .reduce_scatter_list = e_reduce_scatter_list,
+    .broadcast = e_broadcast,
 };

@@ -138,6 +138,13 @@ dlcoll_status_t dlc_barrier_uses_shm(dlcoll_comm *c, int *shm, dlc_err *err);
  * init's barrier #0). */
 dlcoll_status_t dlc_barrier_submit(dlcoll_comm *c, dlcoll_request **out, dlc_err *err);
 
+/* coll/select.c: the allgather algorithm for plan on c, as an allgather
+ * would choose it (DLCOLL_ALGO, else the automatic choice), checked against
+ * c (shm on one host only, hier on evenly filled hosts); a local error
+ * otherwise.  The plan is not touched. */
+dlcoll_status_t dlc_ag_select(dlcoll_comm *c, const dlc_ag_plan *plan, const dlc_ag_algo **out,
+                              dlc_err *err);
+
 /* coll/select.c: queue an allgather-like op of kind op_kind on c with the algorithm
  * DLCOLL_ALGO names (used by group_split with DLC_OP_SPLIT); the plan is taken
  * over. */

@@ -120,8 +120,8 @@ dlcoll_status_t dlc_barrier_uses_shm(dlcoll_comm *c, int *shm, dlc_err *err)
     return DLCOLL_SUCCESS;
 }
 
-dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const char *op_name,
-                                     dlc_ag_plan *plan, dlcoll_request **out, dlc_err *err)
+dlcoll_status_t dlc_ag_select(dlcoll_comm *c, const dlc_ag_plan *plan, const dlc_ag_algo **out,
+                              dlc_err *err)
 {
     const dlc_ag_algo *algo;
     *out = NULL;
@@ -132,18 +132,28 @@ dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const cha
     if (st == DLCOLL_SUCCESS && algo == &dlc_ag_shm && !dlc_comm_all_local(c))
         st = dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                       "DLCOLL_ALGO=shm: the communicator has members on other hosts");
-    if (st != DLCOLL_SUCCESS) {
-        dlc_ag_plan_free(plan);
+    if (st != DLCOLL_SUCCESS)
         return st;
-    }
     int hier_ok = algo == &dlc_ag_hier ? dlc_ag_hier_eligible(c) : 1;
-    if (hier_ok <= 0) {
-        dlc_ag_plan_free(plan);
-        if (hier_ok < 0)
-            return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory for the layout of the hosts");
+    if (hier_ok < 0)
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory for the layout of the hosts");
+    if (hier_ok == 0)
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                         "DLCOLL_ALGO=hier: the communicator's members are not spread evenly "
                         "over two or more hosts");
+    *out = algo;
+    return DLCOLL_SUCCESS;
+}
+
+dlcoll_status_t dlc_allgather_submit(dlcoll_comm *c, unsigned op_kind, const char *op_name,
+                                     dlc_ag_plan *plan, dlcoll_request **out, dlc_err *err)
+{
+    const dlc_ag_algo *algo;
+    *out = NULL;
+    dlcoll_status_t st = dlc_ag_select(c, plan, &algo, err);
+    if (st != DLCOLL_SUCCESS) {
+        dlc_ag_plan_free(plan);
+        return st;
     }
     plan->comm = c;
     void *state = NULL;

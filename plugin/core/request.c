@@ -20,6 +20,10 @@ const char *dlc_op_kind_name(unsigned kind)
     case DLC_OP_ALLGATHER: return "allgather";
     case DLC_OP_BARRIER: return "barrier";
     case DLC_OP_SPLIT: return "group_split";
+    case DLC_OP_ALLREDUCE: return "allreduce";
+    case DLC_OP_REDUCE_SCATTER: return "reduce_scatter";
+    case DLC_OP_BROADCAST: return "broadcast";
+    case DLC_OP_AGREE: return "allreduce, reduce_scatter or broadcast";
     default: return "an unknown operation";
     }
 }

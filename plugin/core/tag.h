@@ -20,7 +20,15 @@
 #include <stdint.h>
 
 enum { DLC_TAG_DATA = 0, DLC_TAG_NOTICE = 1, DLC_TAG_CTRL = 2 };
-enum { DLC_OP_ALLGATHER = 1, DLC_OP_BARRIER = 2, DLC_OP_SPLIT = 3 };
+enum {
+    DLC_OP_ALLGATHER = 1,
+    DLC_OP_BARRIER = 2,
+    DLC_OP_SPLIT = 3,
+    DLC_OP_ALLREDUCE = 4,
+    DLC_OP_REDUCE_SCATTER = 5,
+    DLC_OP_BROADCAST = 6,
+    DLC_OP_AGREE = 7 /* the agreement phase of the three above (coll/agree.c) */
+};
 
 #define DLC_COMM_ID_BITS 22
 #define DLC_SEQ_BITS 24

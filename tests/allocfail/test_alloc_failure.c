@@ -21,6 +21,8 @@
  * "hosts" (2+2 ranks, each pair in a UTS namespace with its own host name,
  * provider tcp over lo): hier (small blocks: the direct exchange between
  * hosts; larger: the ring), auto (which is hier there), ring, direct.
+ * The ABI 1.1 collectives (allreduce, reduce_scatter_list, broadcast) on one
+ * host: the same rule for their local part (v1_1_collectives_shm_n3).
  */
 #include <criterion/criterion.h>
 
@@ -263,6 +265,138 @@ Test(alloc_failure, single_host_shm_n3, .timeout = 300)
     o.provider = "shm";
     o.deadline_ms = 240000;
     run(&o, &arg);
+}
+
+/* ---------------------------------------------------------------- ABI 1.1 */
+
+/* The ABI 1.1 collectives: allreduce (strided: staging buffers too),
+ * reduce_scatter_list and broadcast.  After one good call of each (what the
+ * communicator keeps, such as the shared segment, exists then), every
+ * allocation of each call's local part fails in turn: DLCOLL_ERR_SYSTEM
+ * saying "out of memory", nothing written, nothing left allocated, and the
+ * next call (the other ranks wait for it) pairs with the others' call. */
+enum { V11_ALLREDUCE, V11_RS_LIST, V11_BROADCAST, V11_COUNT };
+static const char *const v11_names[] = {"allreduce (strided)", "reduce_scatter_list",
+                                        "broadcast (strided)"};
+
+static dlcoll_status_t v11_call(mp_ctx *ctx, int kind, float *buf, float *out)
+{
+    const dlcoll_plugin_v1_t *p = ctx->p;
+    int n = ctx->size;
+    static int64_t s100[1] = {100}, str2[1] = {2};
+    DLTensor t, o, ins[8];
+    const DLTensor *list[8];
+    dlcoll_reduction_t sum = dlcoll_reduction(DLCOLL_RED_SUM);
+    switch (kind) {
+    case V11_ALLREDUCE:
+        mp_tensor(&t, buf, 0, mp_dt(kDLFloat, 32), 1, s100, str2);
+        mp_tensor(&o, out, 0, mp_dt(kDLFloat, 32), 1, s100, str2);
+        return p->allreduce(ctx->comm, &t, &o, &sum, NULL);
+    case V11_RS_LIST:
+        for (int i = 0; i < n; i++) {
+            mp_tensor(&ins[i], buf + 100 * i, 0, mp_dt(kDLFloat, 32), 1, s100, NULL);
+            list[i] = &ins[i];
+        }
+        mp_tensor(&o, out, 0, mp_dt(kDLFloat, 32), 1, s100, NULL);
+        return p->reduce_scatter_list(ctx->comm, list, n, &o, &sum, NULL);
+    default:
+        mp_tensor(&t, ctx->rank == 0 ? buf : out, 0, mp_dt(kDLFloat, 32), 1, s100, str2);
+        return p->broadcast(ctx->comm, &t, 0, NULL);
+    }
+}
+
+/* 1 when the result of kind is right (inputs: buf[i] = rank + i). */
+static int v11_right(mp_ctx *ctx, int kind, const float *buf, const float *out)
+{
+    if (kind == V11_BROADCAST && ctx->rank == 0)
+        out = buf; /* the root's tensor, read only */
+    int n = ctx->size;
+    for (int i = 0; i < 100; i++) {
+        float want;
+        if (kind == V11_ALLREDUCE)
+            want = (float)(n * (n - 1) / 2 + n * 2 * i); /* element i of the view is buf[2i] */
+        else if (kind == V11_RS_LIST)
+            want = (float)(n * (n - 1) / 2 + n * (100 * ctx->rank + i));
+        else
+            want = (float)(2 * i); /* rank 0's buf[2i] */
+        if (out[kind == V11_RS_LIST ? i : 2 * i] != want)
+            return 0;
+    }
+    return 1;
+}
+
+static int v11_body(mp_ctx *ctx)
+{
+    af_api af;
+    if (af_load(ctx, &af))
+        return 1;
+    float *buf = calloc(800, sizeof *buf), *out = calloc(800, sizeof *out);
+    MP_REQUIRE(ctx, buf && out, "out of memory");
+    int total = 0;
+    for (int kind = 0; kind < V11_COUNT; kind++) {
+        for (int i = 0; i < 800; i++)
+            buf[i] = (float)(ctx->rank + i);
+        mp_step(ctx, "%s, warm-up", v11_names[kind]);
+        MP_OK(ctx, v11_call(ctx, kind, buf, out));
+        for (long k = 1; k <= MAX_POINTS; k++) {
+            for (int i = 0; i < 800; i++)
+                out[i] = -1.0f;
+            mp_step(ctx, "%s, allocation %ld fails", v11_names[kind], k);
+            af.arm(k);
+            dlcoll_status_t st = v11_call(ctx, kind, buf, out);
+            af_report rep;
+            af.disarm(&rep);
+            const char *e = ctx->p->last_error(ctx->comm);
+            if (st == DLCOLL_SUCCESS) {
+                MP_REQUIRE(ctx, !rep.injected, "%s: allocation %ld failed, yet the call "
+                           "succeeded", v11_names[kind], k);
+                MP_REQUIRE(ctx, v11_right(ctx, kind, buf, out), "%s: wrong result after the "
+                           "failure sweep", v11_names[kind]);
+                total += (int)(k - 1);
+                fprintf(stderr, "[allocfail] rank %d: %s: %ld failure points all clean\n",
+                        ctx->rank, v11_names[kind], k - 1);
+                break;
+            }
+            MP_REQUIRE(ctx, rep.injected && st == DLCOLL_ERR_SYSTEM && e &&
+                                strstr(e, "out of memory"),
+                       "%s, allocation %ld fails -> %s (%d), injected %d: %s", v11_names[kind],
+                       k, ctx->p->status_string(st), (int)st, rep.injected, e ? e : "(null)");
+            MP_REQUIRE(ctx, rep.live == 0, "%s, allocation %ld of %ld failed: %ld allocations "
+                       "not freed", v11_names[kind], k, rep.allocs, rep.live);
+            for (int i = 0; i < 800; i++)
+                MP_REQUIRE(ctx, out[i] == -1.0f || (kind == V11_BROADCAST && ctx->rank == 0),
+                           "%s, allocation %ld failed, yet output element %d was written",
+                           v11_names[kind], k, i);
+            MP_REQUIRE(ctx, k < MAX_POINTS, "%s: still failing after %d allocations",
+                       v11_names[kind], MAX_POINTS);
+        }
+    }
+    free(buf);
+    free(out);
+    ctx->report[0] = total;
+    MP_OK(ctx, ctx->p->finalize(ctx->comm));
+    ctx->comm = NULL;
+    long live = af.live_total();
+    MP_REQUIRE(ctx, live == 0, "after finalize, %ld allocations of the swept calls were never "
+               "freed", live);
+    return 0;
+}
+
+Test(alloc_failure, v1_1_collectives_shm_n3, .timeout = 300)
+{
+    mp_opts o;
+    memset(&o, 0, sizeof o);
+    o.n = 3;
+    o.provider = "shm";
+    o.no_finalize = 1;
+    o.deadline_ms = 240000;
+    mp_result *res = mp_result_new();
+    mp_run_opts(&o, v11_body, NULL, res);
+    mp_assert_all_ok(res);
+    for (int r = 0; r < o.n; r++)
+        cr_expect(res->r[r].report[0] > 10, "rank %d: only %ld failure points", r,
+                  res->r[r].report[0]);
+    mp_result_free(res);
 }
 
 /* ---------------------------------------------------------------- two "hosts" */

@@ -290,6 +290,47 @@ Test(bench, corrupted_list_output_fails_naming_rank_and_offset, .timeout = 180)
 }
 
 /* Usage errors are reported before any rank starts communicating. */
+/* The ABI 1.1 collectives (-o allreduce / reduce_scatter / broadcast): one
+ * verified row per size; busbw follows nccl-tests (allreduce 2(N-1)/N of
+ * algbw, reduce_scatter (N-1)/N, broadcast 1); a corrupted allreduce output
+ * fails naming the rank and the element. */
+Test(bench, abi_1_1_collectives, .timeout = 180)
+{
+    static const char *const colls[] = {"allreduce", "reduce_scatter", "broadcast"};
+    static const double bus[] = {1.0, 0.5, 1.0}; /* busbw / algbw at N = 2 */
+    for (int c = 0; c < 3; c++) {
+        const char *argv[] = {BT_LAUNCHER, "-n", "2", "--timeout-ms", "30000", "--", BT_BENCH,
+                              "-b", "8", "-e", "4K", "-f", "8", "-w", "1", "-n", "3", "-o",
+                              colls[c], NULL};
+        bt_result r = bt_run(argv);
+        cr_assert_eq(bt_code(&r), 0, "%s: stdout:\n%s\nstderr:\n%s", colls[c], r.out, r.err);
+        bt_row rows[BT_MAX_ROWS];
+        int n = bt_rows(r.out, rows, BT_MAX_ROWS);
+        cr_assert_eq(n, N_TINY, "%s: %d rows:\n%s", colls[c], n, r.out);
+        for (int i = 0; i < n; i++) {
+            cr_expect_eq(rows[i].size, tiny_sizes[i]);
+            cr_expect_str_eq(rows[i].conv, colls[c]);
+            cr_expect_str_eq(rows[i].check, "ok");
+            cr_expect_eq(rows[i].iters, 3);
+            double want = rows[i].algbw * bus[c];
+            cr_expect(rows[i].busbw > want - 0.0015 && rows[i].busbw < want + 0.0015,
+                      "%s row %zu: busbw %g, algbw %g", colls[c], rows[i].size, rows[i].busbw,
+                      rows[i].algbw);
+        }
+        cr_expect(strstr(r.out, "# PASSED: 4 rows") != NULL, "%s: no PASSED line:\n%s", colls[c],
+                  r.out);
+        bt_free(&r);
+    }
+    const char *argv[] = {BT_LAUNCHER, "-n", "2", "--timeout-ms", "30000", "--", BT_BENCH,
+                          "-b", "64", "-e", "64", "-w", "1", "-n", "2", "-o", "allreduce",
+                          "--inject-error", "1:8", NULL};
+    bt_result r = bt_run(argv);
+    cr_assert_neq(bt_code(&r), 0, "a corrupted allreduce output passed:\n%s\n%s", r.out, r.err);
+    const char *want = "rank 1: verification failed: allreduce, size 64: element 2";
+    cr_expect(strstr(r.err, want) != NULL, "no '%s' in stderr:\n%s", want, r.err);
+    bt_free(&r);
+}
+
 Test(bench, bad_options_exit_2, .timeout = 60)
 {
     const char *cases[][4] = {

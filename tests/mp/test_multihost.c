@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "mp_gather.h"
+#include "mp_reduce.h"
 
 #define ADDR_A "10.213.0.1"
 #define ADDR_B "10.213.0.2"
@@ -327,6 +328,86 @@ static int world_mismatch(mp_ctx *ctx)
     return 0;
 }
 
+
+/* ---------------------------------------------------------------- ABI 1.1 across hosts */
+
+/* allreduce (the agreement runs through the hierarchical allgather on even
+ * hosts), reduce_scatter and broadcast over the hosts: results against the
+ * references of mp_reduce.h. */
+static int world_reductions(mp_ctx *ctx)
+{
+    const dlcoll_plugin_v1_t *p = ctx->p;
+    int me = ctx->rank, n = ctx->size;
+    const struct {
+        DLDataType dt;
+        int op;
+        size_t count;
+    } cases[] = {
+        {mp_dt(kDLFloat, 32), DLCOLL_RED_SUM, 1000003}, /* 4 MiB */
+        {mp_dt(kDLBfloat, 16), DLCOLL_RED_AVG, 4099},
+        {mp_dt(kDLInt, 64), DLCOLL_RED_PROD, 77},
+        {mp_dt(kDLFloat, 16), DLCOLL_RED_PREMUL_SUM, 5},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t es = mp_dt_size(cases[k].dt), cnt = cases[k].count;
+        uint8_t *buf = malloc(cnt * es);
+        MP_REQUIRE(ctx, buf, "out of memory");
+        mp_red_fill(buf, cases[k].dt, cases[k].op, 9000 + (uint32_t)k, me, 0, cnt, 0);
+        int64_t shape[1] = {(int64_t)cnt};
+        DLTensor t;
+        mp_tensor(&t, buf, 0, cases[k].dt, 1, shape, NULL);
+        dlcoll_reduction_t red = cases[k].op == DLCOLL_RED_PREMUL_SUM
+                                     ? dlcoll_reduction_premul_sum(mp_red_factor(me))
+                                     : dlcoll_reduction((dlcoll_red_op_t)cases[k].op);
+        mp_step(ctx, "allreduce(%s) of %zu elements across hosts", mp_red_name(cases[k].op), cnt);
+        dlcoll_status_t st = p->allreduce(ctx->comm, &t, &t, &red, NULL);
+        if (st != DLCOLL_SUCCESS) {
+            free(buf);
+            MP_OK(ctx, st);
+        }
+        int ok = mp_red_check(ctx, buf, cases[k].dt, cases[k].op, 9000 + (uint32_t)k, n, 0, cnt,
+                              0, "allreduce across hosts");
+        free(buf);
+        if (!ok)
+            return 1;
+    }
+    /* reduce_scatter of 1000 float32 per rank, sum. */
+    size_t cnt = 1000;
+    float *in = malloc((size_t)n * cnt * sizeof *in), out[1000];
+    MP_REQUIRE(ctx, in, "out of memory");
+    mp_red_fill(in, mp_dt(kDLFloat, 32), DLCOLL_RED_SUM, 9100, me, 0, (size_t)n * cnt, 0);
+    int64_t ishape[2] = {n, (int64_t)cnt}, oshape[1] = {(int64_t)cnt};
+    DLTensor ti, to;
+    mp_tensor(&ti, in, 0, mp_dt(kDLFloat, 32), 2, ishape, NULL);
+    mp_tensor(&to, out, 0, mp_dt(kDLFloat, 32), 1, oshape, NULL);
+    dlcoll_reduction_t sum = dlcoll_reduction(DLCOLL_RED_SUM);
+    mp_step(ctx, "reduce_scatter across hosts");
+    dlcoll_status_t st = p->reduce_scatter(ctx->comm, &ti, &to, &sum, NULL);
+    free(in);
+    MP_OK(ctx, st);
+    if (!mp_red_check(ctx, out, mp_dt(kDLFloat, 32), DLCOLL_RED_SUM, 9100, n, (size_t)me * cnt,
+                      cnt, 0, "reduce_scatter across hosts"))
+        return 1;
+    /* broadcast of 1 MiB from the last rank (on the other host from rank 0). */
+    size_t nb = 1u << 20;
+    uint8_t *b = malloc(nb);
+    MP_REQUIRE(ctx, b, "out of memory");
+    if (me == n - 1)
+        mp_fill(b, nb, 9200, n - 1, 0);
+    else
+        memset(b, 0, nb);
+    int64_t bshape[1] = {(int64_t)nb};
+    DLTensor tb;
+    mp_tensor(&tb, b, 0, mp_dt(kDLUInt, 8), 1, bshape, NULL);
+    mp_step(ctx, "broadcast across hosts");
+    st = p->broadcast(ctx->comm, &tb, n - 1, NULL);
+    size_t bad = st == DLCOLL_SUCCESS ? mp_find_bad(b, nb, 9200, n - 1, 0) : 0;
+    free(b);
+    MP_OK(ctx, st);
+    MP_REQUIRE(ctx, bad == (size_t)-1, "broadcast across hosts: byte %zu differs", bad);
+    return 0;
+}
+
 Test(multihost, hier_3_plus_3_tcp_n6, .fini = fini, .timeout = 180)
 {
     run_hosts(6, 3, world_shapes, -1, enter_ns_and_host);
@@ -346,4 +427,15 @@ Test(multihost, uneven_2_plus_1_tcp_n3, .fini = fini, .timeout = 180)
 Test(multihost, hier_mismatch_tcp_n4, .fini = fini, .timeout = 180)
 {
     run_hosts(4, 2, world_mismatch, -1, enter_ns_and_host);
+}
+
+/* ABI 1.1 across hosts: hierarchical (2 + 2) and uneven (2 + 1). */
+Test(multihost, reductions_2_plus_2_tcp_n4, .fini = fini, .timeout = 180)
+{
+    run_hosts(4, 2, world_reductions, -1, enter_ns_and_host);
+}
+
+Test(multihost, reductions_2_plus_1_tcp_n3, .fini = fini, .timeout = 180)
+{
+    run_hosts(3, 2, world_reductions, -1, enter_ns_and_host);
 }

@@ -209,3 +209,53 @@ Test(loader, check_without_loading)
     cr_assert_eq(dlcoll_loader_check(&chk, NULL), -1);
     dlcoll_unload(&ld);
 }
+
+/* ABI 1.1: the real plugin has every 1.1 entry; a 1.0 plugin (fake_good,
+ * whose struct_size stops at finalize) has none, and a 1.1 host's check
+ * names both versions. */
+Test(loader, v1_1_entries_follow_struct_size)
+{
+    dlcoll_loader_t ld;
+    cr_assert_eq(dlcoll_load(&ld, DLCOLL_PLUGIN_PATH), 0, "%s", ld.error);
+    const dlcoll_plugin_v1_t *p = ld.plugin;
+    cr_assert_eq(p->abi_minor, 1);
+    cr_assert_eq(p->struct_size, sizeof(dlcoll_plugin_v1_t));
+    cr_assert_eq(p->struct_size, DLCOLL_PLUGIN_V1_1_SIZE);
+    cr_assert(DLCOLL_PLUGIN_HAS(p, allreduce) && p->allreduce);
+    cr_assert(DLCOLL_PLUGIN_HAS(p, reduce_scatter) && p->reduce_scatter);
+    cr_assert(DLCOLL_PLUGIN_HAS(p, reduce_scatter_list) && p->reduce_scatter_list);
+    cr_assert(DLCOLL_PLUGIN_HAS(p, broadcast) && p->broadcast);
+    char why[256];
+    cr_assert_eq(DLCOLL_PLUGIN_REQUIRE(p, broadcast, 1, why, sizeof why), 0);
+    cr_assert_str_empty(why);
+    dlcoll_unload(&ld);
+
+    cr_assert_eq(dlcoll_load(&ld, FAKE("fake_good")), 0, "%s", ld.error);
+    p = ld.plugin;
+    cr_assert_eq(p->struct_size, DLCOLL_PLUGIN_V1_0_SIZE);
+    cr_assert(DLCOLL_PLUGIN_HAS(p, finalize));
+    cr_assert(!DLCOLL_PLUGIN_HAS(p, allreduce));
+    cr_assert(!DLCOLL_PLUGIN_HAS(p, reduce_scatter));
+    cr_assert(!DLCOLL_PLUGIN_HAS(p, reduce_scatter_list));
+    cr_assert(!DLCOLL_PLUGIN_HAS(p, broadcast));
+    cr_assert_eq(DLCOLL_PLUGIN_REQUIRE(p, allreduce, 1, why, sizeof why), -1);
+    assert_contains(why, "\"fake\"");
+    assert_contains(why, "ABI 1.0");
+    assert_contains(why, "allreduce needs ABI 1.1");
+    dlcoll_unload(&ld);
+}
+
+/* The 1.0 struct is a prefix of the 1.1 one: the header fields and every
+ * 1.0 entry at the same offset (the frozen header's host relies on it:
+ * tests/unit/test_abi_1_0_host.c). */
+Test(loader, v1_1_appends_only)
+{
+    cr_assert_eq(DLCOLL_ABI_MINOR, 1);
+    cr_assert_eq(offsetof(dlcoll_plugin_v1_t, allreduce), DLCOLL_PLUGIN_V1_0_SIZE);
+    cr_assert_lt(offsetof(dlcoll_plugin_v1_t, allreduce),
+                 offsetof(dlcoll_plugin_v1_t, reduce_scatter));
+    cr_assert_lt(offsetof(dlcoll_plugin_v1_t, reduce_scatter),
+                 offsetof(dlcoll_plugin_v1_t, reduce_scatter_list));
+    cr_assert_lt(offsetof(dlcoll_plugin_v1_t, reduce_scatter_list),
+                 offsetof(dlcoll_plugin_v1_t, broadcast));
+}
