@@ -6,7 +6,9 @@
 #    pkg-config files) and that the package files carry no -Werror;
 # 2. builds examples/host.c out of tree with find_package(dlcoll) and runs it
 #    with 2 ranks under the installed dlcoll-run;
-# 3. the same with pkg-config and cc.
+# 3. the same with pkg-config and cc;
+# 4. the installed dlcoll-info --check 2 (it must find the prefix's plugin and
+#    dlcoll-run from its own location).
 # The hosts run with no DLCOLL_PLUGIN and the build tree moved out of reach of
 # their search (they load the plugin path the package files give), and fail
 # unless every rank's data checks out (host.c's own verdict).
@@ -28,7 +30,7 @@ log "installed into $prefix ($(find "$prefix" -type f | wc -l) files)"
 for f in include/dlcoll/abi/dlcoll.h include/dlcoll/abi/dlcoll_loader.h \
          lib/libdlcoll.so lib/cmake/dlcoll/dlcollConfig.cmake \
          lib/cmake/dlcoll/dlcollConfigVersion.cmake lib/pkgconfig/dlcoll.pc \
-         bin/dlcoll-run bin/dlcoll-bench \
+         bin/dlcoll-run bin/dlcoll-bench bin/dlcoll-info \
          share/doc/dlcoll/README.md share/doc/dlcoll/install.md; do
     [ -e "$prefix/$f" ] || fail "$f is not installed"
 done
@@ -79,4 +81,15 @@ mkdir -p "$work/consumer-pc"
 cc -std=c11 -D_GNU_SOURCE $cflags "-DDLCOLL_DEFAULT_PLUGIN=\"$plugin\"" "$src/examples/host.c" \
    -o "$work/consumer-pc/consumer-host" $libs || fail "building the pkg-config consumer"
 run_host pkg-config "$work/consumer-pc/consumer-host" "$plugin"
+# --- the installed dlcoll-info finds the installed plugin and dlcoll-run --------------
+env -u DLCOLL_PLUGIN -u LD_LIBRARY_PATH "$prefix/bin/dlcoll-info" --json --check 2 >"$work/info.json" \
+    || { cat "$work/info.json" >&2; fail "dlcoll-info --check 2 failed"; }
+python3 - "$work/info.json" "$real" "$prefix/bin/dlcoll-run" <<'PY' || fail "dlcoll-info's report"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["plugin"]["file"] == sys.argv[2], d["plugin"]
+assert d["check"]["passed"] and d["check"]["launcher"] == sys.argv[3], d["check"]
+print(f"install test: dlcoll-info: plugin {d['plugin']['file']}, "
+      f"{d['libfabric']['providers_open']} providers open, check 2 ranks passed in {d['check']['wall_ms']} ms")
+PY
 log "passed"
