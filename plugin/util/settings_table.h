@@ -8,11 +8,12 @@
  * dlcoll_config_t field that overrides each and its default, are the rows of
  * dlc_setting_table.
  *
- * dlcoll-info (examples/info/settings.c) reports every setting in effect
- * from this table.  util/config.c still names the variables it reads;
- * tests/unit/test_config.c (the settings_table tests) checks that the two agree:
- * every variable config.c asks for is a plugin row here, every plugin row is
- * asked for, and the rank's rows are in config.c's order.
+ * util/config.c takes every name it reads from here (its VAR(id)) and walks
+ * the rank and world-size rows in this order; dlcoll-info
+ * (examples/info/settings.c) reports every setting in effect from the same
+ * rows.  tests/unit/test_config.c (the settings_table tests) checks that
+ * every variable config.c asks for is a plugin row, that every plugin row is
+ * asked for, and the rank's precedence.
  */
 #ifndef DLC_SETTINGS_TABLE_H
 #define DLC_SETTINGS_TABLE_H
