@@ -13,6 +13,12 @@
 # their search (they load the plugin path the package files give), and fail
 # unless every rank's data checks out (host.c's own verdict).
 set -euo pipefail
+# Under scripts/test-sanitize.sh ctest runs with LD_PRELOAD=libasan: the
+# build tools here (cmake, cc, objdump, python3) run without it, the hosts
+# and the installed tools (which load the instrumented plugin) with it.
+RUN_PRELOAD=${LD_PRELOAD:-}
+unset LD_PRELOAD
+with_preload() { if [ -n "$RUN_PRELOAD" ]; then LD_PRELOAD=$RUN_PRELOAD "$@"; else "$@"; fi; }
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 build=$(cd "${1:?usage: run.sh BUILD_DIR [WORK_DIR]}" && pwd)
@@ -49,7 +55,7 @@ fi
 # --- run a host with 2 ranks, plugin only from the package files ------------------
 run_host() {  # name binary plugin-path-it-must-load
     local out="$work/$1.out"
-    if ! env -u DLCOLL_PLUGIN -u LD_LIBRARY_PATH "$prefix/bin/dlcoll-run" -n 2 --timeout-ms 60000 -- "$2" \
+    if ! with_preload env -u DLCOLL_PLUGIN -u LD_LIBRARY_PATH "$prefix/bin/dlcoll-run" -n 2 --timeout-ms 60000 -- "$2" \
             >"$out" 2>&1; then
         cat "$out" >&2
         fail "$1: the 2-rank run failed"
@@ -82,7 +88,7 @@ cc -std=c11 -D_GNU_SOURCE $cflags "-DDLCOLL_DEFAULT_PLUGIN=\"$plugin\"" "$src/ex
    -o "$work/consumer-pc/consumer-host" $libs || fail "building the pkg-config consumer"
 run_host pkg-config "$work/consumer-pc/consumer-host" "$plugin"
 # --- the installed dlcoll-info finds the installed plugin and dlcoll-run --------------
-env -u DLCOLL_PLUGIN -u LD_LIBRARY_PATH "$prefix/bin/dlcoll-info" --json --check 2 >"$work/info.json" \
+with_preload env -u DLCOLL_PLUGIN -u LD_LIBRARY_PATH "$prefix/bin/dlcoll-info" --json --check 2 >"$work/info.json" \
     || { cat "$work/info.json" >&2; fail "dlcoll-info --check 2 failed"; }
 python3 - "$work/info.json" "$real" "$prefix/bin/dlcoll-run" <<'PY' || fail "dlcoll-info's report"
 import json, sys
