@@ -23,7 +23,8 @@
  *
  * Provider: the launcher's --provider or DLCOLL_PROVIDER (else automatic).
  * Algorithm: DLCOLL_ALGO (else the plugin's default).  Plugin: $DLCOLL_PLUGIN,
- * else the build tree's lib/libdlcoll.so, else "libdlcoll.so".
+ * else ../lib/libdlcoll.so beside the tool (examples/tool_paths.h), else the
+ * build tree's lib/libdlcoll.so, else "libdlcoll.so".
  *
  * Exit status: 0 when every call succeeded and every byte matched; 1 when a
  * call failed or data was wrong (the failing rank says which size, which
@@ -42,10 +43,7 @@
 #include "abi/dlcoll.h"
 #include "abi/dlcoll_loader.h"
 #include "bench_common.h"
-
-#ifndef DLCOLL_DEFAULT_PLUGIN
-#define DLCOLL_DEFAULT_PLUGIN "libdlcoll.so"
-#endif
+#include "examples/tool_paths.h"
 
 #define PROG "dlcoll-bench"
 
@@ -378,10 +376,8 @@ int main(int argc, char **argv)
         return 2;
 
     /* 1. Load the plugin and create the world from the environment. */
-    const char *path = getenv("DLCOLL_PLUGIN");
-    if (!path || !*path)
-        path = access(DLCOLL_DEFAULT_PLUGIN, R_OK) == 0 ? DLCOLL_DEFAULT_PLUGIN : "libdlcoll.so";
-    if (dlcoll_load(&loader, path) != 0) {
+    char path[sizeof loader.path];
+    if (dlcoll_load(&loader, dlcoll_tool_plugin(path, sizeof path, NULL)) != 0) {
         fprintf(stderr, PROG ": %s\n", loader.error);
         return 1;
     }

@@ -2,7 +2,8 @@
  * config.c -- resolve a dlcoll_config_t plus the environment into dlc_settings.
  *
  * Every setting is looked up in a fixed order (see config.h); the first source
- * that is set wins.  An environment variable holding the empty string counts
+ * that is set wins.  The variables' names come from util/settings_table.c
+ * (VAR), the rank's and world size's in that table's order.  An environment variable holding the empty string counts
  * as unset.  A set but invalid value is an error naming the variable and the
  * value, never silently skipped (except MS_NODE_ID, used only when numeric,
  * because MindSpore also puts non-numeric node names there).
@@ -17,6 +18,10 @@
 #include <strings.h>
 
 #include "plugin/util/log.h"
+#include "plugin/util/settings_table.h"
+
+/* Every variable is named once, in util/settings_table.c. */
+#define VAR(id) dlc_env_name(DLC_ENV_##id)
 
 #define ACCEPTED_FORMS "tcp://host:port, tcp://[ipv6]:port, file:///absolute/path or env://"
 
@@ -132,10 +137,10 @@ static dlcoll_status_t rdv_from_pair(const env_reader *env, const char *addr_var
 static dlcoll_status_t parse_env_url(const env_reader *env, const char *what, const char *url,
                                      dlc_settings *out, dlc_err *err)
 {
-    dlcoll_status_t st = rdv_from_pair(env, "MASTER_ADDR", "MASTER_PORT", out, err);
+    dlcoll_status_t st = rdv_from_pair(env, VAR(MASTER_ADDR), VAR(MASTER_PORT), out, err);
     if (st != DLCOLL_ERR_BOOTSTRAP)
         return st;
-    st = rdv_from_pair(env, "MS_SCHED_HOST", "MS_SCHED_PORT", out, err);
+    st = rdv_from_pair(env, VAR(MS_SCHED_HOST), VAR(MS_SCHED_PORT), out, err);
     if (st != DLCOLL_ERR_BOOTSTRAP)
         return st;
     return dlc_fail(
@@ -222,51 +227,44 @@ dlcoll_status_t dlc_parse_init_method(const char *url, dlc_getenv_fn getenv_fn, 
 
 /* ------------------------------------------------------------------ rank and size */
 
-/* An integer setting looked up in `vars` in order; the first set one wins. */
-typedef struct int_source {
-    const char *var;
-    int numeric_only; /* skip the variable when it is not an integer */
-} int_source;
-
-static const int_source rank_vars[] = {
-    {"DLCOLL_RANK", 0},  {"RANK", 0},    {"OMPI_COMM_WORLD_RANK", 0}, {"PMI_RANK", 0},
-    {"SLURM_PROCID", 0}, {"RANK_ID", 0}, {"MS_NODE_ID", 1},           {NULL, 0},
-};
-static const int_source size_vars[] = {
-    {"DLCOLL_WORLD_SIZE", 0}, {"WORLD_SIZE", 0}, {"OMPI_COMM_WORLD_SIZE", 0}, {"PMI_SIZE", 0},
-    {"SLURM_NTASKS", 0},      {"RANK_SIZE", 0},  {"MS_WORKER_NUM", 0},        {NULL, 0},
-};
-
-/* Find the first set variable; *from = its name, or NULL when none is set. */
-static dlcoll_status_t int_from_env(const env_reader *env, const int_source *vars, const char *what,
+/* An integer setting (rank, world size): its rows of util/settings_table.c,
+ * in precedence order; the first set one wins.  *from = its name, or NULL
+ * when none is set.  A DLC_ENV_NUMERIC_ONLY row is skipped when it is not an
+ * integer. */
+static dlcoll_status_t int_from_env(const env_reader *env, dlc_setting_id setting, const char *what,
                                     int *value, const char **from, dlc_err *err)
 {
     *from = NULL;
-    for (const int_source *v = vars; v->var != NULL; v++) {
-        const char *s = env_get(env, v->var);
+    for (int i = 0; i < DLC_ENV_COUNT; i++) {
+        const dlc_env_var *row = &dlc_env_table[i];
+        if (row->setting != setting)
+            continue;
+        const char *s = env_get(env, row->name);
         if (s == NULL)
             continue;
         int x;
         if (parse_int(s, &x) != 0) {
-            if (v->numeric_only)
+            if (row->flags & DLC_ENV_NUMERIC_ONLY)
                 continue;
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%.200s' is not an integer (%s)",
-                            v->var, s, what);
+                            row->name, s, what);
         }
         *value = x;
-        *from = v->var;
+        *from = row->name;
         return DLCOLL_SUCCESS;
     }
     return DLCOLL_SUCCESS;
 }
 
 /* "config.rank, DLCOLL_RANK, RANK, ..." for "not found" messages. */
-static void list_sources(char *buf, size_t cap, const char *first, const int_source *vars)
+static void list_sources(char *buf, size_t cap, const char *first, dlc_setting_id setting)
 {
     size_t used = (size_t)snprintf(buf, cap, "%s", first);
-    for (const int_source *v = vars; v->var != NULL && used < cap; v++)
-        used += (size_t)snprintf(buf + used, cap - used, ", %s%s", v->var,
-                                 v->numeric_only ? " (numeric)" : "");
+    for (int i = 0; i < DLC_ENV_COUNT && used < cap; i++)
+        if (dlc_env_table[i].setting == setting)
+            used += (size_t)snprintf(buf + used, cap - used, ", %s%s", dlc_env_table[i].name,
+                                     (dlc_env_table[i].flags & DLC_ENV_NUMERIC_ONLY) ? " (numeric)"
+                                                                                     : "");
 }
 
 static dlcoll_status_t resolve_rank_size(const dlcoll_config_t *c, const env_reader *env,
@@ -284,11 +282,12 @@ static dlcoll_status_t resolve_rank_size(const dlcoll_config_t *c, const env_rea
         out->world_size = c->world_size;
         out->size_from = "config";
     } else {
-        st = int_from_env(env, size_vars, "world size", &out->world_size, &out->size_from, err);
+        st = int_from_env(env, DLC_SET_WORLD_SIZE, "world size", &out->world_size, &out->size_from,
+                          err);
         if (st != DLCOLL_SUCCESS)
             return st;
         if (out->size_from == NULL) {
-            list_sources(looked, sizeof looked, "config.world_size", size_vars);
+            list_sources(looked, sizeof looked, "config.world_size", DLC_SET_WORLD_SIZE);
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "world size not set; looked for %s",
                             looked);
         }
@@ -306,11 +305,11 @@ static dlcoll_status_t resolve_rank_size(const dlcoll_config_t *c, const env_rea
         out->rank = c->rank;
         out->rank_from = "config";
     } else {
-        st = int_from_env(env, rank_vars, "rank", &out->rank, &out->rank_from, err);
+        st = int_from_env(env, DLC_SET_RANK, "rank", &out->rank, &out->rank_from, err);
         if (st != DLCOLL_SUCCESS)
             return st;
         if (out->rank_from == NULL) {
-            list_sources(looked, sizeof looked, "config.rank", rank_vars);
+            list_sources(looked, sizeof looked, "config.rank", DLC_SET_RANK);
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "rank not set; looked for %s",
                             looked);
         }
@@ -341,32 +340,33 @@ static dlcoll_status_t resolve_rendezvous(const dlcoll_config_t *c, const env_re
         out->rdv_from = "config.init_method";
         return parse_url(env, "config.init_method", c->init_method, out, err);
     }
-    const char *im = env_get(env, "DLCOLL_INIT_METHOD");
+    const char *im = env_get(env, VAR(DLCOLL_INIT_METHOD));
     if (im != NULL) {
-        out->rdv_from = "DLCOLL_INIT_METHOD";
-        return parse_url(env, "DLCOLL_INIT_METHOD", im, out, err);
+        out->rdv_from = VAR(DLCOLL_INIT_METHOD);
+        return parse_url(env, VAR(DLCOLL_INIT_METHOD), im, out, err);
     }
-    dlcoll_status_t st = rdv_from_pair(env, "MASTER_ADDR", "MASTER_PORT", out, err);
+    dlcoll_status_t st = rdv_from_pair(env, VAR(MASTER_ADDR), VAR(MASTER_PORT), out, err);
     if (st != DLCOLL_ERR_BOOTSTRAP) {
         out->rdv_from = "MASTER_ADDR/MASTER_PORT";
         return st;
     }
-    st = rdv_from_pair(env, "MS_SCHED_HOST", "MS_SCHED_PORT", out, err);
+    st = rdv_from_pair(env, VAR(MS_SCHED_HOST), VAR(MS_SCHED_PORT), out, err);
     if (st != DLCOLL_ERR_BOOTSTRAP) {
         out->rdv_from = "MS_SCHED_HOST/MS_SCHED_PORT";
         return st;
     }
     /* Point out a half-set pair: a common launcher misconfiguration. */
-    static const char *const pairs[][2] = {
-        {"MASTER_ADDR", "MASTER_PORT"},
-        {"MS_SCHED_HOST", "MS_SCHED_PORT"},
+    static const dlc_env_id pair_ids[][2] = {
+        {DLC_ENV_MASTER_ADDR, DLC_ENV_MASTER_PORT},
+        {DLC_ENV_MS_SCHED_HOST, DLC_ENV_MS_SCHED_PORT},
     };
     char half[160] = "";
     for (size_t i = 0; i < 2; i++) {
-        int a = env_get(env, pairs[i][0]) != NULL, p = env_get(env, pairs[i][1]) != NULL;
+        const char *pair[2] = {dlc_env_name(pair_ids[i][0]), dlc_env_name(pair_ids[i][1])};
+        int a = env_get(env, pair[0]) != NULL, p = env_get(env, pair[1]) != NULL;
         if (a != p && half[0] == '\0')
-            snprintf(half, sizeof half, " (%s is set but %s is not)", pairs[i][a ? 0 : 1],
-                     pairs[i][a ? 1 : 0]);
+            snprintf(half, sizeof half, " (%s is set but %s is not)", pair[a ? 0 : 1],
+                     pair[a ? 1 : 0]);
     }
     return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP,
                     "no rendezvous configured; looked for config.store, config.init_method, "
@@ -386,11 +386,12 @@ static dlcoll_status_t resolve_misc(const dlcoll_config_t *c, const env_reader *
             c->timeout_ms);
     out->timeout_ms = c->timeout_ms;
     if (out->timeout_ms == 0) {
-        const char *s = env_get(env, "DLCOLL_TIMEOUT");
+        const char *s = env_get(env, VAR(DLCOLL_TIMEOUT));
         out->timeout_ms = DLCOLL_DEFAULT_TIMEOUT_MS;
         if (s != NULL && (parse_int(s, &out->timeout_ms) != 0 || out->timeout_ms <= 0))
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                            "DLCOLL_TIMEOUT='%s' is not a positive integer (milliseconds)", s);
+                            "%s='%s' is not a positive integer (milliseconds)", VAR(DLCOLL_TIMEOUT),
+                            s);
     }
 
     /* Provider. */
@@ -398,8 +399,8 @@ static dlcoll_status_t resolve_misc(const dlcoll_config_t *c, const env_reader *
     if (c->provider != NULL && c->provider[0] != '\0') {
         prov = c->provider;
         prov_from = "config.provider";
-    } else if ((prov = env_get(env, "DLCOLL_PROVIDER")) != NULL) {
-        prov_from = "DLCOLL_PROVIDER";
+    } else if ((prov = env_get(env, VAR(DLCOLL_PROVIDER))) != NULL) {
+        prov_from = VAR(DLCOLL_PROVIDER);
     }
     if (prov != NULL) {
         size_t len = strlen(prov);
@@ -418,7 +419,7 @@ static dlcoll_status_t resolve_misc(const dlcoll_config_t *c, const env_reader *
                             "config.log_level=%d is invalid (must be -1 or 0..3)", c->log_level);
         out->log_level = c->log_level;
     } else {
-        const char *s = env_get(env, "DLCOLL_DEBUG");
+        const char *s = env_get(env, VAR(DLCOLL_DEBUG));
         out->log_level = s ? dlc_log_level_parse(s) : DLCOLL_LOG_WARN;
     }
     out->log_fn = c->log_fn;
@@ -478,14 +479,14 @@ static dlcoll_status_t resolve_tuning(const env_reader *env, dlc_settings *out, 
     char range[64];
     long long slot;
     snprintf(range, sizeof range, "in %zu..%zu", DLC_SHM_SLOT_MIN, DLC_SHM_SLOT_MAX);
-    dlcoll_status_t st = env_bytes(env, "DLCOLL_SHM_SLOT_BYTES", DLC_SHM_SLOT_MIN, DLC_SHM_SLOT_MAX,
-                                   range, &slot, err);
+    dlcoll_status_t st = env_bytes(env, VAR(DLCOLL_SHM_SLOT_BYTES), DLC_SHM_SLOT_MIN,
+                                   DLC_SHM_SLOT_MAX, range, &slot, err);
     out->shm_slot_bytes = slot < 0 ? 0 : (size_t)slot;
     if (st == DLCOLL_SUCCESS)
-        st = env_bytes(env, "DLCOLL_SHM_CMA_MIN", 0, (unsigned long long)LLONG_MAX,
+        st = env_bytes(env, VAR(DLCOLL_SHM_CMA_MIN), 0, (unsigned long long)LLONG_MAX,
                        "(0: never use cross-memory attach)", &out->shm_cma_min, err);
     if (st == DLCOLL_SUCCESS)
-        st = env_bytes(env, "DLCOLL_STREAM_MIN_BYTES", 0, (unsigned long long)LLONG_MAX,
+        st = env_bytes(env, VAR(DLCOLL_STREAM_MIN_BYTES), 0, (unsigned long long)LLONG_MAX,
                        "(0: never use streaming stores)", &out->stream_min_bytes, err);
     return st;
 }
@@ -519,21 +520,21 @@ static const char *env_nonempty(const char *name)
 
 const char *dlc_env_algo(void)
 {
-    return env_nonempty("DLCOLL_ALGO");
+    return env_nonempty(VAR(DLCOLL_ALGO));
 }
 
 const char *dlc_env_log_level(void)
 {
-    return env_nonempty("DLCOLL_DEBUG");
+    return env_nonempty(VAR(DLCOLL_DEBUG));
 }
 
 const char *dlc_env_iface(const char **from)
 {
-    static const char *const vars[] = {"DLCOLL_IFACE", "FI_TCP_IFACE"};
+    static const dlc_env_id vars[] = {DLC_ENV_DLCOLL_IFACE, DLC_ENV_FI_TCP_IFACE};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = env_nonempty(vars[i]);
+        const char *v = env_nonempty(dlc_env_name(vars[i]));
         if (v) {
-            *from = vars[i];
+            *from = dlc_env_name(vars[i]);
             return v;
         }
     }

@@ -734,3 +734,115 @@ Test(log, stderr_gets_one_newline_terminated_line)
     cr_assert_str_eq(buf, want);
     cr_assert(strstr(lg.prefix, "rank 7: ") != NULL, "%s", lg.prefix);
 }
+
+/* ------------------------------------------------------------------ the settings table */
+
+#include "plugin/util/settings_table.h"
+
+/* A getenv that records every name it is asked for (and knows nothing). */
+typedef struct asked_env {
+    const char *names[64];
+    int n;
+} asked_env;
+
+static const char *asking_getenv(void *ctx, const char *name)
+{
+    asked_env *a = ctx;
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->names[i], name) == 0)
+            return NULL;
+    if (a->n < 64)
+        a->names[a->n++] = name;
+    return NULL;
+}
+
+static int was_asked(const asked_env *a, const char *name)
+{
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* util/settings_table.c (what dlcoll-info reports) and util/config.c (what
+ * init reads) list the same variables: every variable the resolver asks for
+ * is a plugin row of the table, and every plugin row is asked for, by the
+ * resolver or by the readers used after init (dlc_env_algo, dlc_env_iface,
+ * dlc_env_log_level, which read the process environment). */
+Test(settings_table, lists_exactly_the_variables_config_reads)
+{
+    asked_env a = {{0}, 0};
+    dlcoll_config_t cfg = dlcoll_config_init();
+    /* Nothing set: the resolver stops at the first missing setting (world
+     * size), so walk it three times, each with one more setting given. */
+    dlc_settings_resolve(&cfg, asking_getenv, &a, &s, &err);
+    cfg.world_size = 1;
+    dlc_settings_resolve(&cfg, asking_getenv, &a, &s, &err);
+    cfg.rank = 0;
+    dlc_settings_resolve(&cfg, asking_getenv, &a, &s, &err);
+    cfg.init_method = TCP;
+    cr_assert_eq(dlc_settings_resolve(&cfg, asking_getenv, &a, &s, &err), DLCOLL_SUCCESS, "%s",
+                 err.msg);
+    for (int i = 0; i < a.n; i++) {
+        const dlc_env_var *row = dlc_env_find(a.names[i]);
+        cr_expect(row != NULL, "config.c reads %s, which util/settings_table.c lacks", a.names[i]);
+        if (row != NULL)
+            cr_expect(row->flags & DLC_ENV_PLUGIN, "%s is read by the plugin but its row says not",
+                      a.names[i]);
+    }
+
+    /* The later readers, through the process environment (this test's own). */
+    static const char *const later[] = {"DLCOLL_ALGO", "DLCOLL_IFACE", "FI_TCP_IFACE",
+                                        "DLCOLL_DEBUG"};
+    const char *from = NULL;
+    setenv("DLCOLL_ALGO", "ring", 1);
+    cr_expect_str_eq(dlc_env_algo(), "ring");
+    setenv("DLCOLL_DEBUG", "INFO", 1);
+    cr_expect_str_eq(dlc_env_log_level(), "INFO");
+    setenv("FI_TCP_IFACE", "ethX", 1);
+    cr_expect_str_eq(dlc_env_iface(&from), "ethX");
+    cr_expect_str_eq(from, "FI_TCP_IFACE");
+    setenv("DLCOLL_IFACE", "ethY", 1);
+    cr_expect_str_eq(dlc_env_iface(&from), "ethY");
+    cr_expect_str_eq(from, "DLCOLL_IFACE");
+    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
+        unsetenv(later[i]);
+        cr_expect(dlc_env_find(later[i]) != NULL, "%s is not in the table", later[i]);
+    }
+
+    for (int i = 0; i < DLC_ENV_COUNT; i++) {
+        const dlc_env_var *row = &dlc_env_table[i];
+        int is_later = 0;
+        for (size_t j = 0; j < sizeof later / sizeof later[0]; j++)
+            is_later |= strcmp(row->name, later[j]) == 0;
+        if (row->flags & DLC_ENV_PLUGIN)
+            cr_expect(is_later || was_asked(&a, row->name),
+                      "the table says the plugin reads %s, but config.c never asks for it",
+                      row->name);
+        cr_expect(row->setting < DLC_SET_COUNT, "%s has no setting", row->name);
+        cr_expect(row->doc != NULL && row->dflt != NULL && row->form != NULL, "%s: empty row",
+                  row->name);
+    }
+}
+
+/* Within one setting the rows are in precedence order: the rank's and world
+ * size's rows are config.c's lists, in config.c's order. */
+Test(settings_table, rank_rows_are_in_precedence_order)
+{
+    static const char *const rank[] = {"DLCOLL_RANK", "RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK",
+                                       "SLURM_PROCID", "RANK_ID", "MS_NODE_ID"};
+    int k = 0;
+    for (int i = 0; i < DLC_ENV_COUNT; i++)
+        if (dlc_env_table[i].setting == DLC_SET_RANK) {
+            cr_assert_lt(k, 7);
+            cr_expect_str_eq(dlc_env_table[i].name, rank[k]);
+            k++;
+        }
+    cr_expect_eq(k, 7);
+    /* and the first set one wins in config.c too */
+    fake_env e = ENV(V("RANK", "1"), V("SLURM_PROCID", "0"), V("WORLD_SIZE", "2"),
+                     V("DLCOLL_INIT_METHOD", TCP));
+    resolve_ok(NULL, &e);
+    cr_expect_eq(s.rank, 1);
+    cr_expect_str_eq(s.rank_from, "RANK");
+}

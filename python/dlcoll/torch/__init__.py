@@ -5,6 +5,11 @@
     dist.init_process_group("dlcoll", init_method="env://")
     dist.all_gather(tensor_list, t)
 
+Installed from the wheel (`pip install .`), torch 2.x needs no import: the
+wheel's `torch.distributed.backends` entry point names register(), which
+torch calls from Backend._ensure_backend_registered the first time
+init_process_group (or new_group) sees the name "dlcoll".
+
 Importing this module loads the C++ shim built for the running torch version
 (dlcoll/torch/_ext_<version>*.so) and the plugin (see dlcoll.plugin_path()),
 and registers "dlcoll" with torch.distributed.Backend.register_backend.  The
@@ -17,12 +22,20 @@ import importlib
 import inspect
 import re
 
-import torch
-import torch.distributed as dist
+try:
+    import torch
+    import torch.distributed as dist
+except ImportError as _exc:
+    raise ImportError(
+        f"dlcoll.torch needs PyTorch, which this Python ({__import__('sys').executable}) cannot "
+        f"import: {_exc}. Install torch into this environment and then dlcoll again "
+        "(pip install . builds the shim for the torch it finds); the plugin and the tools "
+        "(dlcoll-info, dlcoll-run) work without torch."
+    ) from _exc
 
 from .. import plugin_path
 
-__all__ = ["BACKEND_NAME", "plugin_file", "plugin_version", "torch_version_built"]
+__all__ = ["BACKEND_NAME", "register", "plugin_file", "plugin_version", "torch_version_built"]
 
 BACKEND_NAME = "dlcoll"
 
@@ -36,8 +49,9 @@ def _load_extension():
     except ImportError as exc:
         raise ImportError(
             f"dlcoll.torch has no extension built for torch {version} ({name}): {exc}. "
-            "Rebuild with this interpreter in DLCOLL_TORCH_PYTHONS "
-            "(cmake -DDLCOLL_TORCH_PYTHONS=/path/to/python ...), see docs/pytorch.md."
+            "Reinstall dlcoll into this environment (pip install . builds the shim for the torch "
+            "it finds), or rebuild with this interpreter in DLCOLL_TORCH_PYTHONS "
+            "(cmake -DDLCOLL_TORCH_PYTHONS=/path/to/python ...), see docs/install.md."
         ) from exc
 
 
@@ -66,7 +80,10 @@ def _create_backend(opts, pg_options=None):
     )
 
 
-def _register():
+def register():
+    """Register "dlcoll" with torch.distributed (done at import; safe to repeat).
+
+    The wheel's torch.distributed.backends entry point."""
     if BACKEND_NAME.upper() in getattr(dist.Backend, "_plugins", {}):
         return
     kwargs = {"extended_api": True}
@@ -75,7 +92,7 @@ def _register():
     dist.Backend.register_backend(BACKEND_NAME, _create_backend, **kwargs)
 
 
-_register()
+register()
 
 
 def plugin_file():
