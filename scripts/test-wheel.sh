@@ -39,7 +39,10 @@ CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$WORK/venv/bin/pip" wheel -q --disable-pip-
 wheel=$(ls "$WORK"/dist/dlcoll-*.whl)
 log "built $(basename "$wheel") in $((SECONDS - start)) s, $(du -k "$wheel" | cut -f1) KiB"
 "$WORK/venv/bin/pip" install -q --disable-pip-version-check --no-deps "$wheel"
-"$WORK/venv/bin/python" -m zipfile -l "$wheel" | grep -q "dlcoll/torch/_ext_2_15" \
+# (the listing goes to a file: grep -q in a pipe would end it early, and pipefail
+# would count the lister's broken pipe as a failure)
+"$WORK/venv/bin/python" -m zipfile -l "$wheel" >"$WORK/wheel-files.txt" || fail "listing the wheel"
+grep -q "dlcoll/torch/_ext_2_15" "$WORK/wheel-files.txt" \
     || fail "the wheel has no PyTorch shim for torch 2.15"
 
 # --- 2. init_process_group("dlcoll") with no import and no environment ---------------------
@@ -65,6 +68,6 @@ PY
 if msg=$("$WORK/venv-notorch/bin/python" -c "import dlcoll.torch" 2>&1); then
     fail "import dlcoll.torch succeeded without torch"
 fi
-echo "$msg" | grep -q "dlcoll.torch needs PyTorch" || { echo "$msg" >&2; fail "import dlcoll.torch without torch: unclear message"; }
+grep -q "dlcoll.torch needs PyTorch" <<<"$msg" || { echo "$msg" >&2; fail "import dlcoll.torch without torch: unclear message"; }
 log "no torch: import dlcoll.torch says: $(echo "$msg" | tail -1 | cut -c1-120)..."
 log "passed"
