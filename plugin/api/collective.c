@@ -39,12 +39,20 @@ static dlcoll_status_t run_or_hand_out(dlcoll_comm *c, dlcoll_request *r, dlcoll
 }
 
 /* Refuse a new op on a failed or aborted comm.  Lock held. */
-static dlcoll_status_t check_usable(dlcoll_comm *c, const char *op)
+/* Every collective's entry: clears *req, takes the world's lock and checks
+ * that c can take an operation.  On success the lock is held; on failure it
+ * is released and the reason is c's last error. */
+static dlcoll_status_t enter(dlcoll_comm *c, const char *op, dlcoll_request **req)
 {
+    if (req)
+        *req = NULL;
+    pthread_mutex_lock(&c->w->lock);
     char msg[DLC_MSG_MAX];
     dlcoll_status_t st = dlc_comm_check_usable(c, op, msg);
-    if (st != DLCOLL_SUCCESS)
+    if (st != DLCOLL_SUCCESS) {
         dlc_comm_set_error(c, msg);
+        pthread_mutex_unlock(&c->w->lock);
+    }
     return st;
 }
 
@@ -53,15 +61,10 @@ static dlcoll_status_t allgather_common(dlcoll_comm *c, const DLTensor *in, DLTe
                                         dlcoll_request **req)
 {
     const char *op = is_list ? "allgather_list" : "allgather";
-    if (req)
-        *req = NULL;
     dlc_world *w = c->w;
-    pthread_mutex_lock(&w->lock);
-    dlcoll_status_t st = check_usable(c, op);
-    if (st != DLCOLL_SUCCESS) {
-        pthread_mutex_unlock(&w->lock);
+    dlcoll_status_t st = enter(c, op, req);
+    if (st != DLCOLL_SUCCESS)
         return st;
-    }
     dlc_err err;
     dlc_err_clear(&err);
     dlc_ag_plan plan;
@@ -100,15 +103,10 @@ dlcoll_status_t dlc_api_allgather_list(dlcoll_comm *c, const DLTensor *in, DLTen
 
 dlcoll_status_t dlc_api_barrier(dlcoll_comm *c, dlcoll_request **req)
 {
-    if (req)
-        *req = NULL;
     dlc_world *w = c->w;
-    pthread_mutex_lock(&w->lock);
-    dlcoll_status_t st = check_usable(c, "barrier");
-    if (st != DLCOLL_SUCCESS) {
-        pthread_mutex_unlock(&w->lock);
+    dlcoll_status_t st = enter(c, "barrier", req);
+    if (st != DLCOLL_SUCCESS)
         return st;
-    }
     dlc_err err;
     dlc_err_clear(&err);
     dlcoll_request *r = NULL;
@@ -136,15 +134,10 @@ typedef struct v11_call {
 static dlcoll_status_t v11_common(dlcoll_comm *c, const char *op, const v11_call *k,
                                   dlcoll_request **req)
 {
-    if (req)
-        *req = NULL;
     dlc_world *w = c->w;
-    pthread_mutex_lock(&w->lock);
-    dlcoll_status_t st = check_usable(c, op);
-    if (st != DLCOLL_SUCCESS) {
-        pthread_mutex_unlock(&w->lock);
+    dlcoll_status_t st = enter(c, op, req);
+    if (st != DLCOLL_SUCCESS)
         return st;
-    }
     dlc_err err;
     dlc_err_clear(&err);
     dlcoll_request *r = NULL;
