@@ -34,6 +34,8 @@ else:
     assert LIB_PATH not in os.environ.get("LD_PRELOAD", ""), os.environ.get("LD_PRELOAD")
     DROPIN = ctypes.CDLL(LIB_PATH)  # the preloaded copy
 DROPIN.dlcoll_ms_dropin_allgather_count.restype = ctypes.c_uint64
+DROPIN.dlcoll_ms_dropin_reduce_count.restype = ctypes.c_uint64
+DROPIN.dlcoll_ms_dropin_broadcast_count.restype = ctypes.c_uint64
 
 import mindspore as ms  # noqa: E402
 from mindspore import nn, ops  # noqa: E402
@@ -122,21 +124,52 @@ def case_gather(rank, size):
                 check_same(f"group {name} {np.dtype(dtype).name} block {i}", outs[i].asnumpy(),
                            rank_input(r, dtype, (2, 3), seed + k))
 
+    # MindSpore's own AllReduce (sum: what its CPU kernel takes) and Broadcast
+    # (ops.Broadcast and mint.distributed.broadcast) go through dlcoll too.
+    reduces = broadcasts = 0
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    for shape in ((5,), (3, 4), (1,)):
+        seed += 1
+        x = rank_input(rank, np.float32, shape, seed)
+        y = ops.AllReduce()(ms.Tensor(x)).asnumpy()
+        reduces += 1
+        ins = [rank_input(r, np.float32, shape, seed) for r in range(size)]
+        # Within the documented bound of the float64 sum (docs/abi.md section 15;
+        # ms_worker.py's reductions case checks the exact order bit for bit).
+        ref = sum(a.astype(np.float64) for a in ins)
+        bound = (size - 1) * 2.0 ** -24 * sum(np.abs(a.astype(np.float64)) for a in ins) + 2.0 ** -24 * np.abs(ref)
+        assert np.all(np.abs(y.astype(np.float64) - ref) <= bound), f"AllReduce {shape}: beyond the bound"
+        everyone = ops.AllGather()(ms.Tensor(y.view(np.int32).ravel())).asnumpy().reshape(size, -1)
+        issued += 1
+        assert all(np.array_equal(everyone[0], row) for row in everyone), f"AllReduce {shape}: ranks differ"
+        root = seed % size
+        b = ops.Broadcast(root)((ms.Tensor(x),))[0].asnumpy()
+        broadcasts += 1
+        check_same(f"Broadcast root {root} {shape}", b, rank_input(root, np.float32, shape, seed))
+        t = ms.Tensor(np.full(shape, rank, np.int32))
+        mdist.broadcast(t, (root + 1) % size)
+        broadcasts += 1
+        check_same(f"mint broadcast {shape}", t.asnumpy(), np.full(shape, (root + 1) % size, np.int32))
+
     # A collective the library does not implement: a clean error, and the
     # next gather still works.
     try:
-        ops.AllReduce()(ms.Tensor(np.ones((2,), np.float32))).asnumpy()
+        outs = [ms.Tensor(np.zeros((2,), np.float32)) for _ in range(size)]
+        mdist.gather(ms.Tensor(np.ones((2,), np.float32)), outs, dst=0)
+        _ = outs[0].asnumpy()
     except RuntimeError as e:
-        print(f"AllReduce refused: {str(e).splitlines()[0]}", flush=True)
+        print(f"Gather refused: {str(e).splitlines()[0]}", flush=True)
     else:
-        raise AssertionError("AllReduce through the drop-in library did not fail")
+        raise AssertionError("Gather through the drop-in library did not fail")
     seed += 1
     x = rank_input(rank, np.float32, (3,), seed)
     y = ops.AllGather()(ms.Tensor(x)).asnumpy()
     issued += 1
-    check_same("after the refused AllReduce", y,
+    check_same("after the refused Gather", y,
                np.concatenate([rank_input(r, np.float32, (3,), seed) for r in range(size)]))
 
+    assert DROPIN.dlcoll_ms_dropin_reduce_count() == reduces, "not every AllReduce went through dlcoll"
+    assert DROPIN.dlcoll_ms_dropin_broadcast_count() == broadcasts, "not every Broadcast went through dlcoll"
     done = DROPIN.dlcoll_ms_dropin_allgather_count()
     assert done == issued, f"the drop-in library did {done} gathers, {issued} were issued"
     print(f"dropin gather: ok rank {rank} of {size} ({done} gathers through dlcoll)", flush=True)

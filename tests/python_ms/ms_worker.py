@@ -318,6 +318,213 @@ def case_no_scheduler():
         raise AssertionError("init() without a scheduler must fail")
 
 
+
+# ------------------------------------------------------------------ reductions and broadcast
+
+RED_DTYPES = [ms.float32, ms.float64, ms.float16, ms.bfloat16, ms.int32, ms.int64, ms.int8,
+              ms.uint32, ms.bool_]
+RED_SHAPES = [(4, 3), (1,), (7,), (0,), (33, 5)]
+
+
+def red_input(rank, dtype, shape, salt):
+    """Small values, so that products of 4 ranks stay finite in float16."""
+    rng = np.random.default_rng([rank, salt, DTYPES.index(dtype), int(np.prod(shape))])
+    if dtype == ms.bool_:
+        return rng.integers(0, 2, shape).astype(np.bool_)
+    if dtype in (ms.float16, ms.bfloat16, ms.float32, ms.float64):
+        a = rng.uniform(-2, 2, shape)
+        if dtype == ms.bfloat16:   # exactly representable in bfloat16
+            a = (a.astype(np.float32).view(np.uint32) & 0xFFFF0000).view(np.float32)
+        return a.astype(np.float32 if dtype == ms.bfloat16 else ms.dtype_to_nptype(dtype))
+    info = np.iinfo(ms.dtype_to_nptype(dtype))
+    return rng.integers(info.min, info.max, shape, dtype=ms.dtype_to_nptype(dtype), endpoint=True)
+
+
+def ops_for(dtype):
+    if dtype == ms.bool_:
+        return ["sum", "prod", "min", "max", "band", "bor", "bxor"]
+    if dtype in (ms.float16, ms.bfloat16, ms.float32, ms.float64):
+        return ["sum", "prod", "min", "max", "avg"]
+    return ["sum", "prod", "min", "max", "avg", "band", "bor", "bxor"]
+
+
+def block_starts(count, n):
+    """docs/abi.md section 15: allreduce block b starts at b*floor(count/n) + min(b, count mod n)."""
+    return [b * (count // n) + min(b, count % n) for b in range(n + 1)]
+
+
+def reduce_exact(inputs, op, dtype, owner_of):
+    """The documented order, computed in numpy: element i (owned by rank b =
+    owner_of[i]) is ((x_{b+1} op x_{b+2}) op ...) op x_b, accumulated in float32
+    for float16 / bfloat16 and rounded once.  Integers wrap (numpy does)."""
+    n = len(inputs)
+    flat = [np.ascontiguousarray(x).ravel() for x in inputs]
+    count = flat[0].size
+    if dtype == ms.bool_:
+        acc_t = np.bool_
+    elif dtype in (ms.float16, ms.bfloat16):
+        acc_t = np.float32
+    else:
+        acc_t = flat[0].dtype.type
+    out = np.empty(count, acc_t)
+    with np.errstate(over="ignore"):
+        _reduce_elements(flat, op, n, acc_t, owner_of, out)
+    return out
+
+
+def _reduce_elements(flat, op, n, acc_t, owner_of, out):
+    for i in range(out.size):
+        b = owner_of[i]
+        order = [(b + 1 + k) % n for k in range(n)]
+        acc = acc_t(flat[order[0]][i])
+        for r in order[1:]:
+            v = acc_t(flat[r][i])
+            if op in ("sum", "avg"):
+                acc = (acc | v) if acc_t == np.bool_ else acc + v
+            elif op == "prod":
+                acc = (acc & v) if acc_t == np.bool_ else acc * v
+            elif op == "min":
+                acc = min(acc, v)
+            elif op == "max":
+                acc = max(acc, v)
+            elif op == "band":
+                acc = acc & v
+            elif op == "bor":
+                acc = acc | v
+            elif op == "bxor":
+                acc = acc ^ v
+        if op == "avg" and np.issubdtype(acc_t, np.floating):
+            acc = acc / acc_t(n)
+        elif op == "avg":   # C division of the wrapped sum: truncates toward zero
+            q = int(acc)
+            acc = acc_t((abs(q) // n) * (1 if q >= 0 else -1))
+        out[i] = acc
+
+
+def to_ms(a, dtype):
+    return ms.Tensor(a.astype(np.float32), ms.bfloat16) if dtype == ms.bfloat16 else ms.Tensor(a, dtype)
+
+
+def same_on_every_rank(label, t, dtype):
+    """Gather the result's bytes from every rank: they must be identical."""
+    bits = as_bits(t, dtype).ravel()
+    if bits.size == 0:
+        return
+    everyone = comm.AllGather()(ms.Tensor(bits.astype(np.int64))).asnumpy().reshape(comm.get_group_size(), -1)
+    assert all(np.array_equal(everyone[0], row) for row in everyone), f"{label}: results differ across ranks"
+
+
+def check_reduction(kind, dtype, op, shape, salt):
+    world, me = comm.get_group_size(), comm.get_rank()
+    if kind == "allreduce":
+        ins = [red_input(r, dtype, shape, salt) for r in range(world)]
+        starts = block_starts(int(np.prod(shape)), world)
+        owner = [next(b for b in range(world) if starts[b] <= i < starts[b + 1])
+                 for i in range(int(np.prod(shape)))]
+        y = comm.AllReduce(op)(to_ms(ins[me], dtype))
+        want = reduce_exact(ins, op, dtype, owner).reshape(shape)
+    else:   # reduce_scatter: input (N*s0, ...), rank me gets block me
+        full = (world * shape[0],) + tuple(shape[1:])
+        ins = [red_input(r, dtype, full, salt) for r in range(world)]
+        mine = [x.reshape(world, -1)[me] for x in ins]
+        y = comm.ReduceScatter(op)(to_ms(ins[me], dtype))
+        want = reduce_exact(mine, op, dtype, [me] * mine[0].size).reshape(shape)
+    label = f"{kind} {op} {dtype} {shape}"
+    assert tuple(y.shape) == tuple(shape) and y.dtype == dtype, (label, y.shape, y.dtype)
+    got = as_bits(y, dtype)
+    exp = as_bits(to_ms(want, dtype), dtype)     # float16/bfloat16: rounded once, by MindSpore's cast
+    if dtype == ms.bfloat16 or (dtype == ms.float16 and op == "avg"):
+        # want is the documented float32 accumulation, emulated exactly; the one
+        # rounding to the dtype may differ from MindSpore's cast by one unit of
+        # the dtype's precision (u_out = 2^-8 bfloat16, 2^-11 float16).
+        u_out = 2.0 ** -8 if dtype == ms.bfloat16 else 2.0 ** -11
+        ref = np.asarray(want, np.float64)
+        gotv = y.astype(ms.float32).asnumpy().astype(np.float64)
+        assert np.all(np.abs(gotv - ref) <= 2 * u_out * np.abs(ref)), f"{label}: more than one rounding off"
+    else:
+        assert np.array_equal(got, exp), f"{label}: differs from the documented reduction order"
+    if kind == "allreduce":   # (reduce_scatter: each rank has its own block)
+        same_on_every_rank(label, y, dtype)
+    if dtype in (ms.float32, ms.float64) and op in ("sum", "avg") and kind == "allreduce":
+        # And against a float64 reference with the documented bound.
+        ref = sum(np.asarray(x, np.float64) for x in ins) / (world if op == "avg" else 1)
+        u = 2.0 ** -24 if dtype == ms.float32 else 2.0 ** -53
+        bound = (world - 1) * u * sum(np.abs(np.asarray(x, np.float64)) for x in ins) + 2 * u * np.abs(ref)
+        assert np.all(np.abs(y.asnumpy().astype(np.float64) - ref) <= bound), f"{label}: beyond the bound"
+
+
+def case_reductions():
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    comm.init()
+    salt = 0
+    for dtype in RED_DTYPES:
+        for op in ops_for(dtype):
+            for shape in RED_SHAPES:
+                salt += 1
+                check_reduction("allreduce", dtype, op, shape, salt)
+            salt += 1
+            check_reduction("reduce_scatter", dtype, op, (3, 2), salt)
+    # Broadcast from every root, tensors and tuples.
+    world, me = comm.get_group_size(), comm.get_rank()
+    for root in range(world):
+        for dtype in (ms.float32, ms.int64, ms.bfloat16, ms.bool_):
+            x = red_input(me, dtype, (5, 3), 900 + root)
+            y = comm.Broadcast(root)(to_ms(x, dtype))
+            want = as_bits(to_ms(red_input(root, dtype, (5, 3), 900 + root), dtype), dtype)
+            assert np.array_equal(as_bits(y, dtype), want), f"broadcast root {root} {dtype}"
+        a, b = comm.Broadcast(root)((ms.Tensor(np.full(3, me, np.int32)), ms.Tensor(np.full(2, me * 0.5))))
+        assert (a.asnumpy() == root).all() and (b.asnumpy() == root * 0.5).all(), ("tuple", root)
+    # A subgroup: group rank i is ranks[i]; root 1 of the group is world rank ranks[1].
+    if world >= 3:
+        ranks = [world - 1, 0, 1]
+        comm.create_group("red3", ranks)
+        if me in ranks:
+            x = ms.Tensor(np.arange(6, dtype=np.float32) * (me + 1))
+            y = comm.AllReduce("sum", "red3")(x).asnumpy()
+            assert np.array_equal(y, np.arange(6, dtype=np.float32) * float(sum(r + 1 for r in ranks))), y
+            z = comm.Broadcast(1, "red3")(ms.Tensor(np.full(4, me, np.int32))).asnumpy()
+            assert (z == ranks[1]).all(), z
+        comm.destroy_group("red3")
+    # Errors: a bad op name and a bad root, on this rank, before anything is sent.
+    for bad in (lambda: comm.AllReduce("xor"), lambda: comm.Broadcast(world)):
+        try:
+            bad()
+        except ValueError as e:
+            print(f"refused: {e}", flush=True)
+        else:
+            raise AssertionError("a bad reduction or root was accepted")
+    comm.release()
+
+
+class ReduceNet(ms.nn.Cell):
+    """Graph mode: allreduce, reduce-scatter and broadcast in one compiled graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.ar = comm.AllReduce("sum")
+        self.rs = comm.ReduceScatter("max")
+        self.bc = comm.Broadcast(0)
+
+    def construct(self, x, y):
+        return self.ar(x), self.rs(y), self.bc(x)
+
+
+def case_reductions_graph():
+    ms.set_context(mode=ms.GRAPH_MODE)
+    comm.init()
+    world, me = comm.get_group_size(), comm.get_rank()
+    net = ReduceNet()
+    for step in range(3):
+        x = np.arange(8, dtype=np.float32) + 10 * me + step
+        y = (np.arange(world * 2, dtype=np.int32) * (me + 1)).reshape(world * 2, 1)
+        a, b, c = net(ms.Tensor(x), ms.Tensor(y))
+        want_a = sum(np.arange(8, dtype=np.float32) + 10 * r + step for r in range(world))
+        assert np.array_equal(a.asnumpy(), want_a), (a, want_a)
+        want_b = (np.arange(world * 2, dtype=np.int32) * world).reshape(world, 2, 1)[me]
+        assert np.array_equal(b.asnumpy(), want_b), (b, want_b)
+        assert np.array_equal(c.asnumpy(), np.arange(8, dtype=np.float32) + step), c
+    comm.release()
+
 if __name__ == "__main__":
     if os.environ.get("MS_ROLE") == "MS_SCHED" and CASE == "compare_mccl":
         from mindspore import communication as mscomm

@@ -159,3 +159,15 @@ def test_same_result_as_mindspore_mccl():
     outputs = run_case("compare_mccl", 3,
                        extra_env={"DLCOLL_INIT_METHOD": f"tcp://127.0.0.1:{free_port()}"})
     assert "compare_mccl: ok" in outputs[0], outputs[0]
+
+
+@pytest.mark.parametrize("world", [1, 3, 4])
+def test_reductions(world):
+    """AllReduce / ReduceScatter: every dtype x op, the documented order emulated
+    in numpy (bit-exact; bfloat16 within one rounding), bit-identical on every
+    rank; Broadcast from every root; a subgroup; bad op and root refused."""
+    run_case("reductions", world)
+
+
+def test_reductions_graph():
+    run_case("reductions_graph", 2)

@@ -6,10 +6,13 @@ Mirrors ``mindspore.communication``::
     from dlcoll import mindspore as comm
     comm.init()                              # same environment as mindspore.communication.init
     y = comm.AllGather()(x)                  # (N*x0, x1, ...), like ops.AllGather
+    s = comm.AllReduce("sum")(x)             # like ops.AllReduce; also prod/min/max/avg/band/bor/bxor
+    b = comm.ReduceScatter("avg")(y)         # (N*x0, ...) -> (x0, ...), like ops.ReduceScatter
+    w = comm.Broadcast(0)(x)                 # root 0's x on every rank, like ops.Broadcast
     g = comm.create_group("pair", [0, 1]); y = comm.AllGather(g)(x)
 
-The gather is a MindSpore AOT custom op (``ops.Custom(func_type="aot")``)
-whose kernel, ``dlcoll_ms_allgather`` in the C helper library
+Each collective is a MindSpore AOT custom op (``ops.Custom(func_type="aot")``)
+whose kernel, e.g. ``dlcoll_ms_allgather`` in the C helper library
 ``libdlcoll_ms.so`` (csrc/dlcoll_ms.c), hands MindSpore's input and output
 buffers to the plugin as DLPack tensors: the plugin receives straight into
 MindSpore's output.  Python reaches the same library through ctypes for
@@ -45,7 +48,8 @@ from . import _sched_store
 
 __all__ = ["init", "release", "is_initialized", "is_scheduler", "get_rank", "get_group_size",
            "get_world_group", "create_group", "destroy_group", "get_group_ranks",
-           "AllGather", "DlcollError", "SUPPORTED_DTYPES", "helper_path"]
+           "AllGather", "AllReduce", "ReduceScatter", "Broadcast", "DlcollError",
+           "SUPPORTED_DTYPES", "REDUCE_OPS", "helper_path"]
 
 WORLD_GROUP = "dlcoll_world_group"
 # Names MindSpore uses for its world group: all mean the world here.
@@ -306,9 +310,86 @@ def destroy_group(group):
         del _groups[group]
 
 
-# ------------------------------------------------------------------ the op
+# ------------------------------------------------------------------ the ops
 
-class AllGather(nn.Cell):
+# Reductions by name (MindSpore's ops.ReduceOp values are these strings too)
+# -> dlcoll_red_op_t (abi/dlcoll.h).  "avg" / "mean" divide once by the group
+# size (docs/abi.md section 15).
+REDUCE_OPS = {"sum": 0, "prod": 1, "min": 2, "max": 3, "avg": 4, "mean": 4,
+              "band": 6, "bor": 7, "bxor": 8}
+
+
+class _Collective(nn.Cell):
+    """A dlcoll collective as a MindSpore AOT custom op on group's communicator.
+
+    kernel: the symbol in libdlcoll_ms.so; shape_of(x_shape) -> output shape;
+    arg: None (the group input is int32[2]) or an int appended to it (the
+    reduction or the root).  Works in PyNative and Graph mode.
+    """
+
+    def __init__(self, op_name, kernel, group, shape_of, arg=None):
+        super().__init__()
+        g = _member(group)
+        self.group = g.name
+        self.rank, self.rank_size = g.rank, g.size
+        self._op_name = op_name
+        name = g.name
+
+        def out_shape(x_shape, _gid_shape):
+            if len(x_shape) < 1:
+                raise ValueError(f"dlcoll {op_name} (group {name!r}): input must have at least "
+                                 f"one dimension, got shape {tuple(x_shape)}")
+            return shape_of(list(x_shape))
+
+        def out_dtype(x_dtype, _gid_dtype):
+            elem = x_dtype.element_type() if hasattr(x_dtype, "element_type") else x_dtype
+            if elem not in SUPPORTED_DTYPES:
+                raise TypeError(f"dlcoll {op_name} (group {name!r}): dtype {elem} is not supported; "
+                                f"supported: {', '.join(str(d) for d in SUPPORTED_DTYPES)}")
+            return x_dtype
+
+        _load()
+        self._op = ops.Custom(_lib_path + ":" + kernel, out_shape=out_shape,
+                              out_dtype=out_dtype, func_type="aot")
+        self._op.add_prim_attr("side_effect_io", True)   # never folded, reordered or dropped
+        # MindSpore caches inferred shapes per primitive name + attributes, not per
+        # out_shape function: name the group, its size and the argument so that
+        # ops on other groups never share a cached shape.
+        self._op.add_prim_attr("group", name)
+        self._op.add_prim_attr("rank_size", g.size)
+        self._op.add_prim_attr("group_slot", g.slot)
+        self._op.add_prim_attr("group_generation", g.generation)
+        self._op.add_prim_attr("dlcoll_arg", -1 if arg is None else int(arg))
+        self._id = (g.slot, g.generation)
+        ids = self._id if arg is None else self._id + (int(arg),)
+        self._gid = ms.Tensor(np.array(ids, np.int32))
+
+    def construct(self, x):
+        return self._op(x, self._gid)
+
+    def __call__(self, *args, **kwargs):
+        g = _groups.get(self.group)
+        if g is None or (g.slot, g.generation) != self._id:
+            raise DlcollError(f"dlcoll {self._op_name}: group {self.group!r} was destroyed "
+                              f"(or release() was called) after this {self._op_name} was made")
+        try:
+            out = super().__call__(*args, **kwargs)
+            if ms.get_context("mode") == ms.PYNATIVE_MODE:
+                # PyNative runs kernels asynchronously: wait here, so that a failed
+                # op raises at this call (with dlcoll's message), not at a
+                # later, unrelated one.
+                _pynative_executor.sync()
+            return out
+        except RuntimeError as e:
+            if isinstance(e, DlcollError):
+                raise
+            why = _lib.dlcoll_ms_last_error().decode(errors="replace") if _lib is not None else ""
+            if why.startswith("dlcoll "):   # our kernel failed: say why
+                raise DlcollError(why) from e
+            raise
+
+
+class AllGather(_Collective):
     """Gather x of every rank of group along dim 0: (x0, ...) -> (N*x0, ...).
 
     Like ``mindspore.ops.AllGather(group)``; works in PyNative and Graph mode.
@@ -317,59 +398,74 @@ class AllGather(nn.Cell):
     """
 
     def __init__(self, group=WORLD_GROUP):
-        super().__init__()
+        size = _member(group).size
+        super().__init__("AllGather", "dlcoll_ms_allgather", group,
+                         lambda s: [s[0] * size] + s[1:])
+
+
+def _reduce_code(op, who):
+    key = str(op).lower()
+    if key.startswith("reduceop."):
+        key = key[len("reduceop."):]
+    if key not in REDUCE_OPS:
+        raise ValueError(f"dlcoll {who}: unknown reduction {op!r}; one of {', '.join(REDUCE_OPS)}")
+    return REDUCE_OPS[key]
+
+
+class AllReduce(_Collective):
+    """Reduce x elementwise over every rank of group; every rank gets the result.
+
+    Like ``mindspore.ops.AllReduce(op, group)``.  op: "sum" (ops.ReduceOp.SUM),
+    "prod", "min", "max", "avg" (the sum divided once by the group size), and
+    "band" / "bor" / "bxor" for integers and bool.  The result is
+    bit-identical on every rank (docs/abi.md section 15 gives the order and
+    the numerics); float16 / bfloat16 accumulate in float32.
+    """
+
+    def __init__(self, op="sum", group=WORLD_GROUP):
+        super().__init__("AllReduce", "dlcoll_ms_allreduce", group, lambda s: s,
+                         arg=_reduce_code(op, "AllReduce"))
+
+
+class ReduceScatter(_Collective):
+    """Reduce x over every rank of group, then split along dim 0: (N*x0, ...) -> (x0, ...).
+
+    Like ``mindspore.ops.ReduceScatter(op, group)``: rank r gets block r of
+    the reduction.  x's dim 0 must be a multiple of the group size.  op: as
+    AllReduce.
+    """
+
+    def __init__(self, op="sum", group=WORLD_GROUP):
+        size, name = _member(group).size, _member(group).name
+
+        def shape_of(s):
+            if s[0] % size != 0:
+                raise ValueError(f"dlcoll ReduceScatter (group {name!r}): dim 0 of the input ({s[0]}) "
+                                 f"is not a multiple of the group size {size}")
+            return [s[0] // size] + s[1:]
+
+        super().__init__("ReduceScatter", "dlcoll_ms_reduce_scatter", group, shape_of,
+                         arg=_reduce_code(op, "ReduceScatter"))
+
+
+class Broadcast(_Collective):
+    """Every rank of group gets root's x (root: a rank of group, 0..N-1).
+
+    Like ``mindspore.ops.Broadcast(root_rank, group)``, which takes and returns
+    a tuple: this cell takes a tensor and returns one, or a tuple and returns a
+    tuple (one broadcast per tensor, in order).  Every rank passes a tensor of
+    the root's shape and dtype (its values are ignored off the root).
+    """
+
+    def __init__(self, root=0, group=WORLD_GROUP):
         g = _member(group)
-        self.group = g.name
-        self.rank, self.rank_size = g.rank, g.size
-        size, name = g.size, g.name
-
-        def out_shape(x_shape, _gid_shape):
-            if len(x_shape) < 1:
-                raise ValueError(f"dlcoll AllGather (group {name!r}): input must have at least "
-                                 f"one dimension, got shape {tuple(x_shape)}")
-            return [x_shape[0] * size] + list(x_shape[1:])
-
-        def out_dtype(x_dtype, _gid_dtype):
-            elem = x_dtype.element_type() if hasattr(x_dtype, "element_type") else x_dtype
-            if elem not in SUPPORTED_DTYPES:
-                raise TypeError(f"dlcoll AllGather (group {name!r}): dtype {elem} is not supported; "
-                                f"supported: {', '.join(str(d) for d in SUPPORTED_DTYPES)}")
-            return x_dtype
-
-        _load()
-        self._op = ops.Custom(_lib_path + ":dlcoll_ms_allgather", out_shape=out_shape,
-                              out_dtype=out_dtype, func_type="aot")
-        self._op.add_prim_attr("side_effect_io", True)   # never folded, reordered or dropped
-        # MindSpore caches inferred shapes per primitive name + attributes, not per
-        # out_shape function: name the group and its size so that gathers on
-        # groups of different sizes never share a cached shape.
-        self._op.add_prim_attr("group", name)
-        self._op.add_prim_attr("rank_size", size)
-        self._op.add_prim_attr("group_slot", g.slot)
-        self._op.add_prim_attr("group_generation", g.generation)
-        self._id = (g.slot, g.generation)
-        self._gid = ms.Tensor(np.array(self._id, np.int32))
+        if not 0 <= int(root) < g.size:
+            raise ValueError(f"dlcoll Broadcast (group {g.name!r}): root {root} is not a rank of the "
+                             f"group (0..{g.size - 1})")
+        super().__init__("Broadcast", "dlcoll_ms_broadcast", group, lambda s: s, arg=int(root))
+        self.root = int(root)
 
     def construct(self, x):
+        if isinstance(x, (tuple, list)):
+            return tuple(self._op(t, self._gid) for t in x)
         return self._op(x, self._gid)
-
-    def __call__(self, *args, **kwargs):
-        g = _groups.get(self.group)
-        if g is None or (g.slot, g.generation) != self._id:
-            raise DlcollError(f"dlcoll AllGather: group {self.group!r} was destroyed "
-                              "(or release() was called) after this AllGather was made")
-        try:
-            out = super().__call__(*args, **kwargs)
-            if ms.get_context("mode") == ms.PYNATIVE_MODE:
-                # PyNative runs kernels asynchronously: wait here, so that a failed
-                # gather raises at this call (with dlcoll's message), not at a
-                # later, unrelated one.
-                _pynative_executor.sync()
-            return out
-        except RuntimeError as e:
-            if isinstance(e, DlcollError):
-                raise
-            why = _lib.dlcoll_ms_last_error().decode(errors="replace") if _lib is not None else ""
-            if why.startswith("dlcoll AllGather"):   # our kernel failed: say why
-                raise DlcollError(why) from e
-            raise

@@ -6,16 +6,20 @@
  *   1. Python (ctypes) calls dlcoll_ms_init / _group_create / _group_destroy /
  *      _finalize / _abort to manage a process-global world communicator and a
  *      small table of group communicators ("slots"; slot 0 is the world).
- *   2. MindSpore's AOT custom op (ops.Custom(func="libdlcoll_ms.so:
- *      dlcoll_ms_allgather", func_type="aot")) dlopen()s the same file and
- *      calls dlcoll_ms_allgather with the op's buffers.  dlopen of a path that
+ *   2. MindSpore's AOT custom ops (ops.Custom(func="libdlcoll_ms.so:
+ *      dlcoll_ms_allgather", func_type="aot"), and _allreduce,
+ *      _reduce_scatter, _broadcast) dlopen() the same file and call the
+ *      kernel with the op's buffers.  dlopen of a path that
  *      is already loaded returns the same copy, so both see the same state.
  *
- * The AOT op has two inputs and one output:
- *     params[0]  x       the tensor to gather, (x0, x1, ...), any moved dtype
- *     params[1]  group   int32[2]: { slot, generation } of the communicator
- *     params[2]  out     (N*x0, x1, ...), same dtype, MindSpore's own buffer
- * The plugin receives straight into out (no copy on our side).
+ * Each AOT op has two inputs and one output:
+ *     params[0]  x       the tensor to gather / reduce / broadcast
+ *     params[1]  group   int32[2] (AllGather): { slot, generation } of the
+ *                        communicator; int32[3] (the others): the same and
+ *                        the reduction (dlcoll_red_op_t) or the root
+ *     params[2]  out     MindSpore's own buffer, same dtype
+ * The plugin receives straight into out (no copy on our side, except the
+ * broadcast root's copy of x into out).
  *
  * The plugin is reached only through the ABI (abi/dlcoll.h) and loaded with
  * abi/dlcoll_loader.h; nothing of MindSpore's C++ is used, so this file does
@@ -252,6 +256,96 @@ static int dtype_of(const char *name, DLDataType *out)
 static char g_empty_buffer[8];
 
 /*
+ * The group input of every AOT op: int32[k] = { slot, generation, arg... }.
+ * Finds the communicator (NULL when the group was destroyed) and copies the
+ * group's name for messages.  Returns 0, or a status with g_error set.
+ */
+static int lookup_group(const char *op, int nparam, int want_params, int *ndims, int64_t **shapes,
+                        const char **dtypes, void **params, int n_ints, dlcoll_comm_t *comm,
+                        char *group_name, size_t name_cap, int32_t *arg)
+{
+    if (nparam != want_params)
+        return set_error(DLCOLL_ERR_INVALID_ARGUMENT, "dlcoll %s: expected %d inputs and 1 output, got %d buffers",
+                         op, want_params - 1, nparam);
+    if (ndims[1] != 1 || shapes[1][0] != n_ints || !dtypes[1] || strcmp(dtypes[1], "int32") != 0)
+        return set_error(DLCOLL_ERR_INVALID_ARGUMENT, "dlcoll %s: the group input is not int32[%d]", op, n_ints);
+    const int32_t *group_id = (const int32_t *)params[1];
+    int slot = group_id[0], generation = group_id[1];
+    *arg = n_ints > 2 ? group_id[2] : 0;
+    pthread_mutex_lock(&g_lock);
+    *comm = (slot >= 0 && slot < MAX_SLOTS && g_slots[slot].generation == generation) ? g_slots[slot].comm : NULL;
+    snprintf(group_name, name_cap, "%s", (slot >= 0 && slot < MAX_SLOTS) ? g_slots[slot].name : "?");
+    pthread_mutex_unlock(&g_lock);
+    if (!g_plugin || !*comm)
+        return set_error(DLCOLL_ERR_INVALID_ARGUMENT,
+                         "dlcoll %s: group (slot %d) was destroyed or dlcoll.mindspore is not "
+                         "initialized (call dlcoll.mindspore.init() and create_group() first)",
+                         op, slot);
+    return DLCOLL_SUCCESS;
+}
+
+/* params[0] and params[out] as DLPack tensors of MindSpore's buffers (same
+ * dtype; the output's shape is MindSpore's, already inferred by the op). */
+static int tensors_of(const char *op, const char *group_name, int out, void **params, int *ndims,
+                      int64_t **shapes, const char **dtypes, DLTensor *in_t, DLTensor *out_t)
+{
+    DLDataType dt;
+    if (!dtypes[0] || !dtype_of(dtypes[0], &dt))
+        return set_error(DLCOLL_ERR_UNSUPPORTED, "dlcoll %s (group '%s'): unsupported dtype %s", op,
+                         group_name, dtypes[0] ? dtypes[0] : "(null)");
+    if (!dtypes[out] || strcmp(dtypes[0], dtypes[out]) != 0 || ndims[0] < 1 || ndims[out] != ndims[0])
+        return set_error(DLCOLL_ERR_INVALID_ARGUMENT,
+                         "dlcoll %s (group '%s'): output must have the input's dtype and rank "
+                         "(input %s/%d dims, output %s/%d dims)",
+                         op, group_name, dtypes[0], ndims[0], dtypes[out] ? dtypes[out] : "(null)",
+                         ndims[out]);
+    int64_t in_elems = 1, out_elems = 1;
+    for (int d = 0; d < ndims[0]; d++) {
+        in_elems *= shapes[0][d];
+        out_elems *= shapes[out][d];
+    }
+    memset(in_t, 0, sizeof *in_t);
+    in_t->data = (params[0] && in_elems) ? params[0] : g_empty_buffer;
+    in_t->device.device_type = kDLCPU;
+    in_t->ndim = ndims[0];
+    in_t->dtype = dt;
+    in_t->shape = shapes[0];
+    *out_t = *in_t;
+    out_t->data = (params[out] && out_elems) ? params[out] : g_empty_buffer;
+    out_t->shape = shapes[out];
+    return DLCOLL_SUCCESS;
+}
+
+/* The ABI 1.1 entries need a 1.1 plugin: say which one this is. */
+static int need_1_1(const char *op, const char *group_name)
+{
+    if (DLCOLL_PLUGIN_HAS(g_plugin, broadcast))
+        return DLCOLL_SUCCESS;
+    return set_error(DLCOLL_ERR_UNSUPPORTED, "dlcoll %s (group '%s'): the plugin %s has ABI %u.%u; %s needs 1.1",
+                     op, group_name, g_loader.path, g_plugin->abi_major, g_plugin->abi_minor, op);
+}
+
+/* Record the plugin's failure of op; returns the AOT kernel's result. */
+static int kernel_result(const char *op, const char *group_name, dlcoll_comm_t comm, int rc)
+{
+    if (rc != DLCOLL_SUCCESS) {
+        set_error(rc, "dlcoll %s (group '%s') failed (%s): %s", op, group_name, g_plugin->status_string(rc),
+                  g_plugin->last_error(comm));
+        fprintf(stderr, "%s\n", g_error);
+        fflush(stderr);
+        return rc;
+    }
+    return 0;
+}
+
+static int kernel_failed(int rc)
+{
+    fprintf(stderr, "%s\n", g_error);
+    fflush(stderr);
+    return rc ? rc : 1;
+}
+
+/*
  * The AOT kernel: gather params[0] of every rank of the group named by
  * params[1] into params[2].  Returns 0 on success; anything else makes
  * MindSpore raise, and the reason is in dlcoll_ms_last_error() and on stderr.
@@ -261,69 +355,99 @@ EXPORT int dlcoll_ms_allgather(int nparam, void **params, int *ndims, int64_t **
 {
     (void)stream;
     (void)extra;
-    int rc;
     g_error[0] = '\0';
-    if (nparam != 3) {
-        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT,
-                       "dlcoll AllGather: expected 2 inputs and 1 output, got %d buffers", nparam);
-        goto fail;
-    }
-    if (ndims[1] != 1 || shapes[1][0] != 2 || !dtypes[1] || strcmp(dtypes[1], "int32") != 0) {
-        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT, "dlcoll AllGather: the group input is not int32[2]");
-        goto fail;
-    }
-    const int32_t *group_id = (const int32_t *)params[1];
-    int slot = group_id[0], generation = group_id[1];
-    pthread_mutex_lock(&g_lock);
-    dlcoll_comm_t comm = (slot >= 0 && slot < MAX_SLOTS && g_slots[slot].generation == generation)
-                             ? g_slots[slot].comm : NULL;
-    char group_name[128];
-    snprintf(group_name, sizeof group_name, "%s",
-             (slot >= 0 && slot < MAX_SLOTS) ? g_slots[slot].name : "?");
-    pthread_mutex_unlock(&g_lock);
-    if (!g_plugin || !comm) {
-        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT,
-                       "dlcoll AllGather: group (slot %d) was destroyed or dlcoll.mindspore is not "
-                       "initialized (call dlcoll.mindspore.init() and create_group() first)", slot);
-        goto fail;
-    }
+    dlcoll_comm_t comm;
+    char name[128];
+    int32_t unused;
+    DLTensor in, out;
+    int rc = lookup_group("AllGather", nparam, 3, ndims, shapes, dtypes, params, 2, &comm, name, sizeof name,
+                          &unused);
+    if (rc == DLCOLL_SUCCESS)
+        rc = tensors_of("AllGather", name, 2, params, ndims, shapes, dtypes, &in, &out);
+    if (rc != DLCOLL_SUCCESS)
+        return kernel_failed(rc);
+    return kernel_result("AllGather", name, comm, g_plugin->allgather(comm, &in, &out, NULL));
+}
 
-    DLDataType dt;
-    if (!dtypes[0] || !dtype_of(dtypes[0], &dt)) {
-        rc = set_error(DLCOLL_ERR_UNSUPPORTED, "dlcoll AllGather (group '%s'): unsupported dtype %s",
-                       group_name, dtypes[0] ? dtypes[0] : "(null)");
-        goto fail;
+/*
+ * AllReduce / ReduceScatter: params[1] is int32[3] { slot, generation, op }
+ * with op a dlcoll_red_op_t (sum, prod, min, max, avg; band, bor, bxor for
+ * integers).  AllReduce: out has x's shape.  ReduceScatter: x is
+ * (N*out0, ...), out is (out0, ...), this rank's block of the reduction.
+ */
+static int reduce_kernel(const char *op, int scatter, int nparam, void **params, int *ndims, int64_t **shapes,
+                         const char **dtypes)
+{
+    g_error[0] = '\0';
+    dlcoll_comm_t comm;
+    char name[128];
+    int32_t red_op;
+    DLTensor in, out;
+    int rc = lookup_group(op, nparam, 3, ndims, shapes, dtypes, params, 3, &comm, name, sizeof name, &red_op);
+    if (rc == DLCOLL_SUCCESS)
+        rc = need_1_1(op, name);
+    if (rc == DLCOLL_SUCCESS)
+        rc = tensors_of(op, name, 2, params, ndims, shapes, dtypes, &in, &out);
+    if (rc == DLCOLL_SUCCESS && (red_op < DLCOLL_RED_SUM || red_op > DLCOLL_RED_BXOR ||
+                                 red_op == DLCOLL_RED_PREMUL_SUM))
+        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT, "dlcoll %s (group '%s'): bad reduction %d", op, name,
+                       (int)red_op);
+    if (rc != DLCOLL_SUCCESS)
+        return kernel_failed(rc);
+    dlcoll_reduction_t red = dlcoll_reduction((dlcoll_red_op_t)red_op);
+    rc = scatter ? g_plugin->reduce_scatter(comm, &in, &out, &red, NULL)
+                 : g_plugin->allreduce(comm, &in, &out, &red, NULL);
+    return kernel_result(op, name, comm, rc);
+}
+
+EXPORT int dlcoll_ms_allreduce(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                               void *stream, void *extra)
+{
+    (void)stream;
+    (void)extra;
+    return reduce_kernel("AllReduce", 0, nparam, params, ndims, shapes, dtypes);
+}
+
+EXPORT int dlcoll_ms_reduce_scatter(int nparam, void **params, int *ndims, int64_t **shapes,
+                                    const char **dtypes, void *stream, void *extra)
+{
+    (void)stream;
+    (void)extra;
+    return reduce_kernel("ReduceScatter", 1, nparam, params, ndims, shapes, dtypes);
+}
+
+/*
+ * Broadcast: params[1] is int32[3] { slot, generation, root } (root a rank
+ * of the group).  The root copies x into out; then out is broadcast.  Every
+ * rank passes an x of out's shape (MindSpore allocates out from it).
+ */
+EXPORT int dlcoll_ms_broadcast(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                               void *stream, void *extra)
+{
+    (void)stream;
+    (void)extra;
+    g_error[0] = '\0';
+    dlcoll_comm_t comm;
+    char name[128];
+    int32_t root;
+    DLTensor in, out;
+    int rc = lookup_group("Broadcast", nparam, 3, ndims, shapes, dtypes, params, 3, &comm, name, sizeof name,
+                          &root);
+    if (rc == DLCOLL_SUCCESS)
+        rc = need_1_1("Broadcast", name);
+    if (rc == DLCOLL_SUCCESS)
+        rc = tensors_of("Broadcast", name, 2, params, ndims, shapes, dtypes, &in, &out);
+    int me = -1;
+    if (rc == DLCOLL_SUCCESS && (rc = g_plugin->comm_rank(comm, &me)) != DLCOLL_SUCCESS)
+        set_error(rc, "dlcoll Broadcast (group '%s'): %s", name, g_plugin->last_error(comm));
+    if (rc != DLCOLL_SUCCESS)
+        return kernel_failed(rc);
+    if (me == root) {
+        size_t bytes = (size_t)(in.dtype.bits / 8);
+        for (int d = 0; d < in.ndim; d++)
+            bytes *= (size_t)in.shape[d];
+        if (bytes && in.data != out.data)
+            memcpy(out.data, in.data, bytes);
     }
-    if (!dtypes[2] || strcmp(dtypes[0], dtypes[2]) != 0 || ndims[0] < 1 || ndims[2] != ndims[0]) {
-        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT,
-                       "dlcoll AllGather (group '%s'): output must have the input's dtype and rank "
-                       "(input %s/%d dims, output %s/%d dims)", group_name, dtypes[0], ndims[0],
-                       dtypes[2] ? dtypes[2] : "(null)", ndims[2]);
-        goto fail;
-    }
-    int64_t in_elems = 1, out_elems = 1;
-    for (int d = 0; d < ndims[0]; d++) {
-        in_elems *= shapes[0][d];
-        out_elems *= shapes[2][d];
-    }
-    DLTensor in = {0}, out = {0};
-    in.data = (params[0] && in_elems) ? params[0] : g_empty_buffer;
-    in.device.device_type = kDLCPU;
-    in.ndim = ndims[0];
-    in.dtype = dt;
-    in.shape = shapes[0];
-    out = in;
-    out.data = (params[2] && out_elems) ? params[2] : g_empty_buffer;
-    out.shape = shapes[2];
-    rc = g_plugin->allgather(comm, &in, &out, NULL);
-    if (rc != DLCOLL_SUCCESS) {
-        set_error(rc, "dlcoll AllGather (group '%s') failed (%s): %s", group_name,
-                  g_plugin->status_string(rc), g_plugin->last_error(comm));
-        goto fail;
-    }
-    return 0;
-fail:
-    fprintf(stderr, "%s\n", g_error);
-    fflush(stderr);
-    return rc ? rc : 1;
+    return kernel_result("Broadcast", name, comm, g_plugin->broadcast(comm, &out, root, NULL));
 }

@@ -26,9 +26,11 @@
  * use it instead of the wheel's MPI library, without touching the wheel.
  *
  * Everything is forwarded to a dlcoll plugin through its C ABI
- * (abi/dlcoll.h), loaded with abi/dlcoll_loader.h.  Only AllGather (and the
- * host-name gather MindSpore needs at init) is implemented; every other
- * collective logs why and returns false, which MindSpore turns into an error.
+ * (abi/dlcoll.h), loaded with abi/dlcoll_loader.h.  AllGather (and the
+ * host-name gather MindSpore needs at init), AllReduce and ReduceScatter (sum,
+ * max, min, prod, mean) and Broadcast are implemented (the last three need a
+ * plugin of ABI 1.1); every other collective logs why and returns false, which
+ * MindSpore turns into an error.
  *
  * The class layout comes from MindSpore's own headers, shipped in the wheel,
  * so this file is tied to the exact MindSpore version it is compiled against
@@ -463,21 +465,61 @@ class DlcollCommLib : public CollectiveCommunicationLib {
         return true;
     }
 
+    bool AllReduce(const void *send_buff, void *recv_buff, size_t count, TypeId data_type,
+                   CollectiveOpReduceType op, const std::string &group_name, void *) override
+    {
+        Call c;
+        if (!begin("AllReduce", group_name, data_type, &c))
+            return false;
+        dlcoll_reduction_t red;
+        if (!reduction_of("AllReduce", group_name, op, &red))
+            return false;
+        int64_t shape[1] = {(int64_t)count};
+        DLTensor in = flat_tensor(const_cast<void *>(send_buff), c.dtype, shape);
+        DLTensor out = flat_tensor(recv_buff, c.dtype, shape);
+        dlcoll_status_t rc = plugin_->allreduce(c.comm, &in, &out, &red, NULL);
+        return finish_call("AllReduce", group_name, count, data_type, c, rc, &reduce_count_);
+    }
+
+    /* root is a rank of the group (MindSpore's CPU library maps it with
+     * group_to_global_ranks[root] too).  The root's send_buff goes to every
+     * rank's recv_buff, the root's included. */
+    bool Broadcast(const void *send_buff, void *recv_buff, size_t count, TypeId data_type, uint32_t root,
+                   const std::string &group_name, void *) override
+    {
+        Call c;
+        if (!begin("Broadcast", group_name, data_type, &c))
+            return false;
+        int me = -1;
+        (void)plugin_->comm_rank(c.comm, &me);
+        if (me == (int)root && send_buff != recv_buff && count > 0)
+            memmove(recv_buff, send_buff, count * (size_t)(c.dtype.bits / 8));
+        int64_t shape[1] = {(int64_t)count};
+        DLTensor t = flat_tensor(recv_buff, c.dtype, shape);
+        dlcoll_status_t rc = plugin_->broadcast(c.comm, &t, (int)root, NULL);
+        return finish_call("Broadcast", group_name, count, data_type, c, rc, &broadcast_count_);
+    }
+
+    /* send_buff holds group_size blocks of recv_count elements; block r is
+     * reduced into rank r's recv_buff. */
+    bool ReduceScatter(const void *send_buff, void *recv_buff, size_t recv_count, TypeId data_type,
+                       CollectiveOpReduceType op, const std::string &group_name, void *) override
+    {
+        Call c;
+        if (!begin("ReduceScatter", group_name, data_type, &c))
+            return false;
+        dlcoll_reduction_t red;
+        if (!reduction_of("ReduceScatter", group_name, op, &red))
+            return false;
+        int64_t in_shape[1] = {(int64_t)recv_count * (int64_t)c.size};
+        int64_t out_shape[1] = {(int64_t)recv_count};
+        DLTensor in = flat_tensor(const_cast<void *>(send_buff), c.dtype, in_shape);
+        DLTensor out = flat_tensor(recv_buff, c.dtype, out_shape);
+        dlcoll_status_t rc = plugin_->reduce_scatter(c.comm, &in, &out, &red, NULL);
+        return finish_call("ReduceScatter", group_name, recv_count, data_type, c, rc, &reduce_count_);
+    }
+
     /* Everything else: not implemented by this drop-in. */
-    bool AllReduce(const void *, void *, size_t, TypeId, CollectiveOpReduceType, const std::string &g,
-                   void *) override
-    {
-        return unsupported("AllReduce", g);
-    }
-    bool Broadcast(const void *, void *, size_t, TypeId, uint32_t, const std::string &g, void *) override
-    {
-        return unsupported("Broadcast", g);
-    }
-    bool ReduceScatter(const void *, void *, size_t, TypeId, CollectiveOpReduceType, const std::string &g,
-                       void *) override
-    {
-        return unsupported("ReduceScatter", g);
-    }
     bool Gather(const void *, void *, size_t, TypeId, uint32_t, const std::string &g, void *) override
     {
         return unsupported("Gather", g);
@@ -498,6 +540,8 @@ class DlcollCommLib : public CollectiveCommunicationLib {
     std::string CommName(const std::string &group_name) override { return "dlcoll:" + group_name; }
 
     uint64_t allgather_count() const { return allgather_count_.load(); }
+    uint64_t reduce_count() const { return reduce_count_.load(); }
+    uint64_t broadcast_count() const { return broadcast_count_.load(); }
 
  private:
     std::shared_ptr<DlcollGroup> find_group(const std::string &name)
@@ -512,9 +556,81 @@ class DlcollCommLib : public CollectiveCommunicationLib {
     static bool unsupported(const char *op, const std::string &group)
     {
         log_line("%s (group '%s') is not supported by the dlcoll drop-in library (it implements "
-                 "AllGather only); use MindSpore's own backend (msrun / mccl) for this collective",
+                 "AllGather, AllReduce, ReduceScatter and Broadcast); use MindSpore's own backend "
+                 "(msrun / mccl) for this collective",
                  op, group.c_str());
         return false;
+    }
+
+    /* What one collective call needs: the group's communicator, its size
+     * and the DLPack dtype. */
+    struct Call {
+        dlcoll_comm_t comm = NULL;
+        uint32_t size = 0;
+        DLDataType dtype = {0, 0, 0};
+    };
+
+    /* Find the group's communicator and the dtype, or log why not. */
+    bool begin(const char *op, const std::string &group_name, TypeId data_type, Call *c)
+    {
+        std::shared_ptr<DlcollGroup> group = find_group(group_name);
+        if (!group) {
+            log_line("%s: unknown group '%s'", op, group_name.c_str());
+            return false;
+        }
+        c->comm = group->comm();
+        c->size = group->group_size();
+        if (!c->comm) {
+            log_line("%s: group '%s' is not initialized on this rank (or it is not a member)", op,
+                     group_name.c_str());
+            return false;
+        }
+        if (!DLCOLL_PLUGIN_HAS(plugin_, broadcast)) {
+            log_line("%s (group '%s'): the dlcoll plugin %s has ABI %u.%u; %s needs ABI 1.1", op,
+                     group_name.c_str(), loader_.path, plugin_->abi_major, plugin_->abi_minor, op);
+            return false;
+        }
+        if (!dlpack_dtype(data_type, &c->dtype)) {
+            log_line("%s (group '%s'): MindSpore type id %d is not supported by dlcoll", op,
+                     group_name.c_str(), (int)data_type);
+            return false;
+        }
+        return true;
+    }
+
+    /* MindSpore's reduce type -> dlcoll's; false (logged) for the ones
+     * dlcoll does not have. */
+    static bool reduction_of(const char *op, const std::string &group_name, CollectiveOpReduceType type,
+                             dlcoll_reduction_t *out)
+    {
+        switch (type) {
+        case mindspore::device::Reduce_Sum: *out = dlcoll_reduction(DLCOLL_RED_SUM); return true;
+        case mindspore::device::Reduce_Max: *out = dlcoll_reduction(DLCOLL_RED_MAX); return true;
+        case mindspore::device::Reduce_Min: *out = dlcoll_reduction(DLCOLL_RED_MIN); return true;
+        case mindspore::device::Reduce_Prod: *out = dlcoll_reduction(DLCOLL_RED_PROD); return true;
+        case mindspore::device::Reduce_Mean: *out = dlcoll_reduction(DLCOLL_RED_AVG); return true;
+        default:
+            log_line("%s (group '%s'): reduce type %d (Sum_Square, ASum or All) is not supported by "
+                     "dlcoll (sum, max, min, prod and mean are)",
+                     op, group_name.c_str(), (int)type);
+            return false;
+        }
+    }
+
+    /* Log a failed call with the plugin's message, or count a good one. */
+    bool finish_call(const char *op, const std::string &group_name, size_t count, TypeId data_type,
+                     const Call &c, dlcoll_status_t rc, std::atomic<uint64_t> *counter)
+    {
+        if (rc != DLCOLL_SUCCESS) {
+            log_line("%s (group '%s', %zu elements of type id %d) failed (%s): %s", op, group_name.c_str(),
+                     count, (int)data_type, plugin_->status_string(rc), plugin_->last_error(c.comm));
+            return false;
+        }
+        (*counter)++;
+        if (log_verbosity() >= 2)
+            log_line("%s (group '%s'): %zu elements of type id %d, %u ranks", op, group_name.c_str(), count,
+                     (int)data_type, c.size);
+        return true;
     }
 
     std::mutex mu_;
@@ -522,6 +638,8 @@ class DlcollCommLib : public CollectiveCommunicationLib {
     const dlcoll_plugin_v1_t *plugin_ = NULL;
     dlcoll_comm_t world_ = NULL;
     std::atomic<uint64_t> allgather_count_{0};
+    std::atomic<uint64_t> reduce_count_{0};    /* AllReduce + ReduceScatter */
+    std::atomic<uint64_t> broadcast_count_{0};
 };
 
 /*
@@ -581,4 +699,16 @@ DROPIN_EXPORT mindspore::device::CollectiveCommunicationLib *communication_lib_i
 DROPIN_EXPORT uint64_t dlcoll_ms_dropin_allgather_count(void)
 {
     return dlcoll_dropin::instance()->allgather_count();
+}
+
+/* How many AllReduces and ReduceScatters went through dlcoll in this process. */
+DROPIN_EXPORT uint64_t dlcoll_ms_dropin_reduce_count(void)
+{
+    return dlcoll_dropin::instance()->reduce_count();
+}
+
+/* How many Broadcasts went through dlcoll in this process. */
+DROPIN_EXPORT uint64_t dlcoll_ms_dropin_broadcast_count(void)
+{
+    return dlcoll_dropin::instance()->broadcast_count();
 }
