@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench-compare.sh -- allgather of dlcoll against Open MPI, MPICH, Gloo and
-# the copy bound, all measured in the same run on this host (docs/benchmarks.md).
+# bench-compare.sh -- allgather, allreduce, reduce_scatter and broadcast of
+# dlcoll against Open MPI, MPICH, Gloo and the copy / memory bound, all
+# measured in the same run on this host (docs/benchmarks.md).
 #
 #   scripts/bench-compare.sh            # full run: 8 B .. 64 MiB x2, np 2 and 4, 3 rounds (7-9 min)
 #   scripts/bench-compare.sh --quick    # 8 B .. 16 MiB x2, np 2 and 4, 1 round (~1 min)
@@ -21,15 +22,25 @@
 #      127.0.0.1); every driver uses the same method (examples/bench/bench_common.h)
 #      and writes a CSV;
 #   4. scripts/bench/report.py merges the CSVs (best round per row), prints
-#      the tables of dlcoll/peer ratios and the targets of issue 5, and writes
+#      the tables of dlcoll/peer ratios and the targets of issue 5 (allgather)
+#      and issue 13 (the other ops, scripts/bench/coll_report.py), and writes
 #      a gnuplot script; gnuplot draws the PNG;
-#   5. copies report, CSV and PNG to docs/bench/ (unless --no-docs).
+#   5. copies reports, CSV and PNG to docs/bench/ (unless --no-docs):
+#      latest.md (allgather), coll.md (the ABI 1.1 collectives).
 #
 # Options:
 #   --quick            short run (see above)
 #   --np "LIST"        rank counts (default "2 4")
 #   --rounds R         repeat the whole matrix R times; rows keep the best round
-#   --systems "LIST"   subset of: memcpy dlcoll openmpi mpich gloo (default: all)
+#   --systems "LIST"   subset of: memcpy dlcoll openmpi mpich gloo (default: all;
+#                      memcpy is the bound: dlcoll-memcpy-bound for allgather,
+#                      dlcoll-coll-bound for the other ops)
+#   --ops "LIST"       subset of: allgather allreduce reduce_scatter broadcast
+#                      (default: all).  allreduce and reduce_scatter are float32
+#                      sums (MPI_Allreduce, MPI_Reduce_scatter_block,
+#                      gloo::allreduce, gloo::ReduceScatterHalvingDoubling),
+#                      broadcast is uint8 from rank 0 (MPI_Bcast, gloo::broadcast);
+#                      size is the per-rank output (examples/bench/bench_coll.h)
 #   --sizes MIN:MAX:F  per-rank sizes (default 8:64M:2, quick 8:16M:2)
 #   --budget SECS      time budget of the timed calls per size and system (-T)
 #   --metric M         median (default) or avg: the per-call time the report uses
@@ -52,6 +63,7 @@ QUICK=0
 NPS="2 4"
 ROUNDS=""
 SYSTEMS="memcpy dlcoll openmpi mpich gloo"
+OPS="allgather allreduce reduce_scatter broadcast"
 SIZES=""
 BUDGET=""
 METRIC=median
@@ -70,6 +82,7 @@ while [ $# -gt 0 ]; do
         --np) NPS=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
         --systems) SYSTEMS=$2; shift ;;
+        --ops) OPS=$2; shift ;;
         --sizes) SIZES=$2; shift ;;
         --budget) BUDGET=$2; shift ;;
         --metric) METRIC=$2; shift ;;
@@ -97,6 +110,12 @@ OUT=$(cd "$OUT" && pwd)
 BUILD_ABS=$(mkdir -p "$BUILD" && cd "$BUILD" && pwd)
 say() { printf 'bench-compare: %s\n' "$*"; }
 has() { case " $SYSTEMS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+has_op() { case " $OPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+for op in $OPS; do
+    case "$op" in allgather|allreduce|reduce_scatter|broadcast) ;;
+        *) echo "bench-compare: --ops: unknown op $op" >&2; exit 2 ;;
+    esac
+done
 
 # ------------------------------------------------------------------ 1. packages
 pkgs=()
@@ -131,7 +150,7 @@ say "building into $BUILD"
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLCOLL_WERROR=ON >"$OUT/logs/cmake.txt"
 fi
-cmake --build "$BUILD" -j"$(nproc)" --target dlcoll dlcoll-run dlcoll-bench dlcoll-memcpy-bound \
+cmake --build "$BUILD" -j"$(nproc)" --target dlcoll dlcoll-run dlcoll-bench dlcoll-memcpy-bound dlcoll-coll-bound \
     >"$OUT/logs/build.txt" 2>&1 || { tail -30 "$OUT/logs/build.txt" >&2; exit 1; }
 RUN="$BUILD_ABS/bin/dlcoll-run"
 PEERS="$BUILD_ABS/bench-peers"
@@ -175,6 +194,7 @@ others_busy() {
     has mpich && echo "mpich: $(dpkg-query -W -f='${Version}' mpich)"
     has gloo && echo "gloo: $(dpkg-query -W -f='${Version}' libgloo-dev)"
     echo "sizes: $SMIN..$SMAX x${SFACTOR:-2}, budget ${BUDGET}s per size, rounds $ROUNDS, np $NPS, metric $METRIC"
+    echo "ops: $OPS"
     echo "DLCOLL_ALGO: ${DLCOLL_ALGO:-(default)}"
 } >"$OUT/meta.txt"
 : >"$OUT/load.txt"
@@ -206,19 +226,32 @@ run() {
 T_START=$(date +%s)
 for round in $(seq 1 "$ROUNDS"); do
     for np in $NPS; do
-        has memcpy && run memcpy "$np" "$round" "$BUILD_ABS/bin/dlcoll-memcpy-bound" -N "$np"
-        has dlcoll && run dlcoll "$np" "$round" "$RUN" -n "$np" --provider shm --timeout-ms 120000 \
-            --no-prefix -- "$BUILD_ABS/bin/dlcoll-bench" -o both
-        has openmpi && run openmpi "$np" "$round" mpirun.openmpi -np "$np" --oversubscribe \
-            --bind-to none --mca btl self,vader --mca pml ob1 --mca oob_tcp_if_include lo \
-            "$PEERS/mpi_allgather_bench.openmpi" -s openmpi -P shm
-        has mpich && run mpich "$np" "$round" env UCX_TLS=self,sm mpiexec.mpich -launcher fork \
-            -iface lo -n "$np" "$PEERS/mpi_allgather_bench.mpich" -s mpich -P shm
-        if has gloo; then
-            rm -rf "$OUT/tmp/gloo-np$np-r$round"
-            run gloo "$np" "$round" "$RUN" -n "$np" --timeout-ms 120000 --no-prefix -- \
-                "$PEERS/gloo_allgather_bench" -r "$OUT/tmp/gloo-np$np-r$round"
+      for op in $OPS; do
+        if [ "$op" = allgather ]; then
+            sfx="" ; oarg=() ; dlo=both
+        else
+            sfx="-$op" ; oarg=(-o "$op") ; dlo=$op
         fi
+        if has memcpy; then
+            if [ "$op" = allgather ]; then
+                run memcpy "$np" "$round" "$BUILD_ABS/bin/dlcoll-memcpy-bound" -N "$np"
+            else
+                run "bound$sfx" "$np" "$round" "$BUILD_ABS/bin/dlcoll-coll-bound" -N "$np" "${oarg[@]}"
+            fi
+        fi
+        has dlcoll && run "dlcoll$sfx" "$np" "$round" "$RUN" -n "$np" --provider shm --timeout-ms 120000 \
+            --no-prefix -- "$BUILD_ABS/bin/dlcoll-bench" -o "$dlo"
+        has openmpi && run "openmpi$sfx" "$np" "$round" mpirun.openmpi -np "$np" --oversubscribe \
+            --bind-to none --mca btl self,vader --mca pml ob1 --mca oob_tcp_if_include lo \
+            "$PEERS/mpi_allgather_bench.openmpi" -s openmpi -P shm "${oarg[@]}"
+        has mpich && run "mpich$sfx" "$np" "$round" env UCX_TLS=self,sm mpiexec.mpich -launcher fork \
+            -iface lo -n "$np" "$PEERS/mpi_allgather_bench.mpich" -s mpich -P shm "${oarg[@]}"
+        if has gloo; then
+            rm -rf "$OUT/tmp/gloo$sfx-np$np-r$round"
+            run "gloo$sfx" "$np" "$round" "$RUN" -n "$np" --timeout-ms 120000 --no-prefix -- \
+                "$PEERS/gloo_allgather_bench" -r "$OUT/tmp/gloo$sfx-np$np-r$round" "${oarg[@]}"
+        fi
+      done
     done
 done
 echo "elapsed: $(( $(date +%s) - T_START )) s for the runs" >>"$OUT/meta.txt"
@@ -226,16 +259,21 @@ rm -rf "$OUT/tmp"
 
 # ------------------------------------------------------------------ 4. report and plot
 python3 scripts/bench/report.py --metric "$METRIC" --out "$OUT" "$OUT"/raw/*.csv
-(cd "$OUT" && gnuplot plot.gp) || say "gnuplot failed (see above)"
-cat "$OUT/report.md"
+if [ -f "$OUT/plot.gp" ]; then
+    (cd "$OUT" && gnuplot plot.gp) || say "gnuplot failed (see above)"
+fi
+[ -f "$OUT/report.md" ] && cat "$OUT/report.md"
+[ -f "$OUT/report-coll.md" ] && cat "$OUT/report-coll.md"
 
 # ------------------------------------------------------------------ 5. docs
 if [ "$DOCS" = 1 ]; then
     mkdir -p docs/bench
-    cp "$OUT/report.md" docs/bench/latest.md
-    cp "$OUT/results.csv" docs/bench/latest.csv
+    [ -f "$OUT/report.md" ] && cp "$OUT/report.md" docs/bench/latest.md
+    [ -f "$OUT/results.csv" ] && cp "$OUT/results.csv" docs/bench/latest.csv
     [ -f "$OUT/allgather-shm.png" ] && cp "$OUT/allgather-shm.png" docs/bench/allgather-shm.png
-    say "wrote docs/bench/latest.md, docs/bench/latest.csv, docs/bench/allgather-shm.png"
+    [ -f "$OUT/report-coll.md" ] && cp "$OUT/report-coll.md" docs/bench/coll.md
+    [ -f "$OUT/results-coll.csv" ] && cp "$OUT/results-coll.csv" docs/bench/coll.csv
+    say "wrote docs/bench/ (latest.md, latest.csv, allgather-shm.png; coll.md, coll.csv)"
 fi
 say "results in $OUT"
 if [ ${#FAILED[@]} -gt 0 ]; then

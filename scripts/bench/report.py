@@ -13,7 +13,9 @@ Output, in DIR:
   report.md     tables (time, algbw, dlcoll/peer ratios) per np, the targets of
                 issue 5 with their measured ratios, and how noisy the run was;
   results.csv   the merged best rows (one line per system, np, size);
-  plot.gp       a gnuplot script drawing allgather-shm.png from plot/*.dat.
+  plot.gp       a gnuplot script drawing allgather-shm.png from plot/*.dat;
+  report-coll.md, results-coll.csv  the same for the ABI 1.1 collectives'
+                rows (conv allreduce, reduce_scatter, broadcast: coll_report.py).
 Standard library only.
 """
 import argparse
@@ -23,6 +25,9 @@ import re
 import statistics
 import sys
 from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import coll_report  # noqa: E402
 
 # (label, title, gnuplot style)
 SYSTEMS = [
@@ -55,6 +60,8 @@ def load(paths, metric):
         rnd = int(m.group(1)) if m else 1
         with open(path, newline="") as f:
             for row in csv.DictReader(f):
+                if row["conv"] in coll_report.OPS:
+                    continue
                 label = row["system"]
                 if label == "dlcoll":
                     label = "dlcoll-" + row["conv"]
@@ -335,7 +342,15 @@ def main():
     ap.add_argument("csv", nargs="+")
     a = ap.parse_args()
     times, failed = load(a.csv, a.metric)
+    meta = ""
+    mpath = os.path.join(a.out, "meta.txt")
+    if os.path.exists(mpath):
+        with open(mpath) as f:
+            meta = f.read()
+    has_coll = coll_report.write(a.csv, a.metric, a.out, meta)
     if not times:
+        if has_coll:
+            return 0
         print("report.py: no rows in %s" % " ".join(a.csv), file=sys.stderr)
         return 1
     d = Data(times)
@@ -347,11 +362,6 @@ def main():
             w.writerow([label, np, size, "%.3f" % t, "%.4f" % d.bw(label, np, size),
                         len(d.times[(label, np, size)])])
 
-    meta = ""
-    mpath = os.path.join(a.out, "meta.txt")
-    if os.path.exists(mpath):
-        with open(mpath) as f:
-            meta = f.read()
     doc = ["# allgather: dlcoll vs Open MPI, MPICH, Gloo and the copy bound (one host)\n",
            "```", meta.rstrip("\n"), "```\n",
            "Times are the %s per-call time (the slowest rank's), best of the rounds; "
