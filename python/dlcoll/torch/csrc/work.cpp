@@ -38,11 +38,13 @@ void DlcollWork::complete(std::exception_ptr error) {
   // Release the tensors the plugin borrowed before anyone is woken up.
   views.clear();
   output_lists.clear();
+  // The Work is complete (is_completed(), wait()) before its future: a
+  // thread woken by get_future().wait() must find is_completed() true.
+  finish(error);
   if (error)
     future_->setError(error);
   else
     future_->markCompleted(result_);
-  finish(error);
 }
 
 bool DlcollWork::wait(std::chrono::milliseconds timeout) {
