@@ -298,11 +298,15 @@ def case_unsupported():
     init()
     t = torch.ones(3)
     calls = {
-        "all_reduce": lambda: dist.all_reduce(t),
-        "broadcast": lambda: dist.broadcast(t, 0),
-        "reduce": lambda: dist.reduce(t, 0),
         "all_to_all_single": lambda: dist.all_to_all_single(torch.ones(WORLD), torch.ones(WORLD)),
+        "all_to_all": lambda: dist.all_to_all([torch.ones(1) for _ in range(WORLD)],
+                                              [torch.ones(1) for _ in range(WORLD)]),
         "send": lambda: dist.send(t, (RANK + 1) % WORLD),
+        "recv": lambda: dist.recv(t, (RANK + 1) % WORLD),
+        "scatter": lambda: dist.scatter(t, [torch.ones(3) for _ in range(WORLD)] if RANK == 0
+                                        else None, src=0),
+        "gather": lambda: dist.gather(t, [torch.ones(3) for _ in range(WORLD)] if RANK == 0
+                                      else None, dst=0),
     }
     for name, call in calls.items():
         try:

@@ -18,6 +18,8 @@ from conftest import PACKAGE_DIR
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "dlcoll_worker.py")
+REDUCE_WORKER = os.path.join(HERE, "reduce_worker.py")
+DDP_WORKER = os.path.join(HERE, "ddp_worker.py")
 CASE_LIMIT_S = 240  # a rank still running after this has hung: the test fails
 
 
@@ -27,7 +29,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_case(case, world, expect_status=None):
+def run_case(case, world, expect_status=None, worker=WORKER):
     """Run case on world ranks; expect_status maps rank -> its exit status."""
     expect_status = expect_status or {}
     env = dict(os.environ)
@@ -36,7 +38,7 @@ def run_case(case, world, expect_status=None):
     env.setdefault("FI_TCP_IFACE", "lo")
     env.setdefault("OMP_NUM_THREADS", "1")
     port = free_port()
-    procs = [subprocess.Popen([sys.executable, WORKER, case, str(r), str(world), str(port)],
+    procs = [subprocess.Popen([sys.executable, worker, case, str(r), str(world), str(port)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               start_new_session=True)
              for r in range(world)]
@@ -98,6 +100,45 @@ def test_destroy_with_works_in_flight_and_normal_exit(world):
 
 def test_unsupported_ops_raise():
     run_case("unsupported", 2)
+
+
+@pytest.mark.parametrize("world", [2, 3, 4])
+def test_all_reduce_every_op_and_dtype(world):
+    outputs = run_case("allreduce", world, worker=REDUCE_WORKER)
+    assert "all_reduce cases checked" in outputs[0]
+
+
+@pytest.mark.parametrize("world", [2, 3, 4])
+def test_reduce_scatter_both_forms(world):
+    run_case("reduce_scatter", world, worker=REDUCE_WORKER)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_broadcast_every_root_and_reduce(world):
+    run_case("broadcast_reduce", world, worker=REDUCE_WORKER)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_reduction_futures(world):
+    run_case("futures", world, worker=REDUCE_WORKER)
+
+
+def test_refused_reductions_raise_clearly():
+    run_case("reduce_errors", 2, worker=REDUCE_WORKER)
+
+
+def test_per_op_timeout_is_honoured():
+    outputs = run_case("op_timeout", 2, worker=REDUCE_WORKER)
+    assert "raised after" in outputs[0]
+
+
+def test_ddp_trains_like_gloo():
+    """4 ranks, 20 steps of DDP on dlcoll and on Gloo, same seed: dlcoll's
+    parameters bit-identical on every rank after every step, and within the
+    reduction-order tolerance of Gloo's (ddp_worker.py states it)."""
+    outputs = run_case("ddp", 4, worker=DDP_WORKER)
+    assert "20 steps, largest |dlcoll - gloo|" in outputs[0], outputs[0]
+    print(outputs[0].strip().splitlines()[-1])
 
 
 def test_size_mismatch_raises_on_every_rank():

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 
+#include "args.hpp"
 #include "plugin.hpp"
 
 namespace dlcoll_torch {
@@ -22,37 +23,11 @@ int clamp_ms(int64_t ms) {
 [[noreturn]] void unsupported(const char* op) {
   throw Error(DLCOLL_ERR_UNSUPPORTED,
               std::string("dlcoll: ") + op +
-                  " is not supported by dlcoll (the dlcoll backend implements all_gather, "
-                  "all_gather_into_tensor, all_gather_coalesced, all_gather_object and barrier; "
-                  "use a gloo group for other collectives)");
-}
-
-[[noreturn]] void bad_argument(const char* op, const std::string& why) {
-  throw Error(DLCOLL_ERR_INVALID_ARGUMENT, std::string("dlcoll: ") + op + ": " + why);
-}
-
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string s = "[";
-  for (size_t i = 0; i < sizes.size(); i++) s += (i ? ", " : "") + std::to_string(sizes[i]);
-  return s + "]";
-}
-
-// output must have input's dtype and shape (the list forms' rule).
-void check_like(const char* op, const at::Tensor& input, const at::Tensor& output, size_t index) {
-  if (output.scalar_type() != input.scalar_type())
-    bad_argument(op, "output tensor " + std::to_string(index) + " has dtype " +
-                         c10::toString(output.scalar_type()) + ", the input has " +
-                         c10::toString(input.scalar_type()));
-  if (!output.sizes().equals(input.sizes()))
-    bad_argument(op, "output tensor " + std::to_string(index) + " has shape " +
-                         shape_string(output.sizes()) + ", the input has " +
-                         shape_string(input.sizes()));
-}
-
-TensorView* add_view(DlcollWork& work, const at::Tensor& t, const char* op, const char* role) {
-  work.views.push_back(std::make_unique<TensorView>());
-  make_view(t, op, role, *work.views.back());
-  return work.views.back().get();
+                  " is not supported by dlcoll (the dlcoll backend implements all_reduce, "
+                  "all_reduce_coalesced, reduce (through all_reduce), reduce_scatter, "
+                  "reduce_scatter_tensor, broadcast, all_gather, all_gather_into_tensor, "
+                  "all_gather_coalesced, all_gather_object and barrier; use a gloo group for "
+                  "point-to-point, scatter, gather and all_to_all)");
 }
 
 }  // namespace
@@ -103,7 +78,7 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::submit(const c10::intrusive_ptr<Dl
 
 c10::intrusive_ptr<c10d::Work> DlcollBackend::allgather(
     std::vector<std::vector<at::Tensor>>& outputs, std::vector<at::Tensor>& inputs,
-    const c10d::AllgatherOptions& /*opts*/) {
+    const c10d::AllgatherOptions& opts) {
   const char* op = "all_gather";
   if (inputs.size() != 1 || outputs.size() != 1)
     bad_argument(op, "expects one input tensor and one output list (got " +
@@ -116,6 +91,7 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::allgather(
 
   auto work = c10::make_intrusive<DlcollWork>(getRank(), c10d::OpType::ALLGATHER, op,
                                               c10::IValue(outputs), out);
+  work->wait_ms = op_timeout_ms(opts.timeout);
   TensorView* in = add_view(*work, inputs[0], op, "the input tensor");
   std::vector<DLTensor*> dl_outs;
   for (const at::Tensor& t : out) dl_outs.push_back(&add_view(*work, t, op, "an output tensor")->dl);
@@ -129,7 +105,7 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::allgather(
 }
 
 c10::intrusive_ptr<c10d::Work> DlcollBackend::_allgather_base(
-    at::Tensor& output, at::Tensor& input, const c10d::AllgatherOptions& /*opts*/) {
+    at::Tensor& output, at::Tensor& input, const c10d::AllgatherOptions& opts) {
   const char* op = "all_gather_into_tensor";
   if (output.scalar_type() != input.scalar_type())
     bad_argument(op, std::string("the output has dtype ") + c10::toString(output.scalar_type()) +
@@ -139,6 +115,7 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::_allgather_base(
   auto work = c10::make_intrusive<DlcollWork>(getRank(), c10d::OpType::_ALLGATHER_BASE, op,
                                               c10::IValue(std::vector<at::Tensor>{output}),
                                               std::vector<at::Tensor>{output});
+  work->wait_ms = op_timeout_ms(opts.timeout);
   TensorView* in = add_view(*work, input, op, "the input tensor");
   TensorView* out = add_view(*work, output, op, "the output tensor");
   dlcoll_request_t req = nullptr;
@@ -150,7 +127,7 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::_allgather_base(
 
 c10::intrusive_ptr<c10d::Work> DlcollBackend::allgather_coalesced(
     std::vector<std::vector<at::Tensor>>& output_lists, std::vector<at::Tensor>& inputs,
-    const c10d::AllgatherOptions& /*opts*/) {
+    const c10d::AllgatherOptions& opts) {
   // output_lists[r][i] receives rank r's inputs[i]: one allgather_list per input.
   const char* op = "all_gather_coalesced";
   const size_t n = static_cast<size_t>(getSize());
@@ -168,6 +145,7 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::allgather_coalesced(
   for (auto& l : output_lists) flat.insert(flat.end(), l.begin(), l.end());
   auto work = c10::make_intrusive<DlcollWork>(getRank(), c10d::OpType::ALLGATHER_COALESCED, op,
                                               c10::IValue(output_lists), flat);
+  work->wait_ms = op_timeout_ms(opts.timeout);
   std::vector<TensorView*> ins;
   for (const at::Tensor& t : inputs) ins.push_back(add_view(*work, t, op, "an input tensor"));
   for (size_t i = 0; i < inputs.size(); i++) {
@@ -192,7 +170,7 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::allgather_coalesced(
 #if DLCOLL_TORCH_HAS_TENSOR_COALESCED
 c10::intrusive_ptr<c10d::Work> DlcollBackend::allgather_into_tensor_coalesced(
     std::vector<at::Tensor>& outputs, std::vector<at::Tensor>& inputs,
-    const c10d::AllgatherOptions& /*opts*/) {
+    const c10d::AllgatherOptions& opts) {
   const char* op = "all_gather_into_tensor (coalesced)";
   if (outputs.size() != inputs.size())
     bad_argument(op, std::to_string(outputs.size()) + " outputs for " +
@@ -204,6 +182,7 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::allgather_into_tensor_coalesced(
   }
   auto work = c10::make_intrusive<DlcollWork>(getRank(), c10d::OpType::COALESCED, op,
                                               c10::IValue(outputs), outputs);
+  work->wait_ms = op_timeout_ms(opts.timeout);
   std::vector<std::pair<TensorView*, TensorView*>> pairs;
   for (size_t i = 0; i < inputs.size(); i++)
     pairs.emplace_back(add_view(*work, inputs[i], op, "an input tensor"),
@@ -221,11 +200,12 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::allgather_into_tensor_coalesced(
 }
 #endif
 
-c10::intrusive_ptr<c10d::Work> DlcollBackend::barrier(const c10d::BarrierOptions& /*opts*/) {
+c10::intrusive_ptr<c10d::Work> DlcollBackend::barrier(const c10d::BarrierOptions& opts) {
   const char* op = "barrier";
   auto work = c10::make_intrusive<DlcollWork>(getRank(), c10d::OpType::BARRIER, op,
                                               c10::IValue(std::vector<at::Tensor>{}),
                                               std::vector<at::Tensor>{});
+  work->wait_ms = op_timeout_ms(opts.timeout);
   dlcoll_request_t req = nullptr;
   dlcoll_status_t st = plugin().barrier(comm_, &req);
   if (st != DLCOLL_SUCCESS) fail_issue(op, st);
@@ -235,22 +215,6 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::barrier(const c10d::BarrierOptions
 
 // ------------------------------------------------------------------ not supported
 
-c10::intrusive_ptr<c10d::Work> DlcollBackend::broadcast(std::vector<at::Tensor>&,
-                                                        const c10d::BroadcastOptions&) {
-  unsupported("broadcast");
-}
-c10::intrusive_ptr<c10d::Work> DlcollBackend::allreduce(std::vector<at::Tensor>&,
-                                                        const c10d::AllreduceOptions&) {
-  unsupported("all_reduce");
-}
-c10::intrusive_ptr<c10d::Work> DlcollBackend::allreduce_coalesced(
-    std::vector<at::Tensor>&, const c10d::AllreduceCoalescedOptions&) {
-  unsupported("all_reduce_coalesced");
-}
-c10::intrusive_ptr<c10d::Work> DlcollBackend::reduce(std::vector<at::Tensor>&,
-                                                     const c10d::ReduceOptions&) {
-  unsupported("reduce");
-}
 c10::intrusive_ptr<c10d::Work> DlcollBackend::gather(std::vector<std::vector<at::Tensor>>&,
                                                      std::vector<at::Tensor>&,
                                                      const c10d::GatherOptions&) {
@@ -260,15 +224,6 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::scatter(std::vector<at::Tensor>&,
                                                       std::vector<std::vector<at::Tensor>>&,
                                                       const c10d::ScatterOptions&) {
   unsupported("scatter");
-}
-c10::intrusive_ptr<c10d::Work> DlcollBackend::reduce_scatter(
-    std::vector<at::Tensor>&, std::vector<std::vector<at::Tensor>>&,
-    const c10d::ReduceScatterOptions&) {
-  unsupported("reduce_scatter");
-}
-c10::intrusive_ptr<c10d::Work> DlcollBackend::_reduce_scatter_base(
-    at::Tensor&, at::Tensor&, const c10d::ReduceScatterOptions&) {
-  unsupported("reduce_scatter_tensor");
 }
 c10::intrusive_ptr<c10d::Work> DlcollBackend::alltoall_base(at::Tensor&, at::Tensor&,
                                                             std::vector<int64_t>&,
@@ -293,12 +248,6 @@ c10::intrusive_ptr<c10d::Work> DlcollBackend::recvAnysource(std::vector<at::Tens
 void DlcollBackend::monitoredBarrier(const c10d::BarrierOptions&, bool) {
   unsupported("monitored_barrier");
 }
-#if DLCOLL_TORCH_HAS_TENSOR_COALESCED
-c10::intrusive_ptr<c10d::Work> DlcollBackend::reduce_scatter_tensor_coalesced(
-    std::vector<at::Tensor>&, std::vector<at::Tensor>&, const c10d::ReduceScatterOptions&) {
-  unsupported("reduce_scatter_tensor (coalesced)");
-}
-#endif
 
 // ------------------------------------------------------------------ creator
 

@@ -62,26 +62,33 @@ class DlcollBackend : public BackendBase {
 #endif
   c10::intrusive_ptr<c10d::Work> barrier(const c10d::BarrierOptions& opts) override;
 
-  // ----- not supported: each raises "<op> is not supported by dlcoll"
-  c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor>&,
-                                           const c10d::BroadcastOptions&) override;
-  c10::intrusive_ptr<c10d::Work> allreduce(std::vector<at::Tensor>&,
-                                           const c10d::AllreduceOptions&) override;
+  // ----- reductions and broadcast (backend_reduce.cpp)
+  c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor>& tensors,
+                                           const c10d::BroadcastOptions& opts) override;
+  c10::intrusive_ptr<c10d::Work> allreduce(std::vector<at::Tensor>& tensors,
+                                           const c10d::AllreduceOptions& opts) override;
   c10::intrusive_ptr<c10d::Work> allreduce_coalesced(
-      std::vector<at::Tensor>&, const c10d::AllreduceCoalescedOptions&) override;
-  c10::intrusive_ptr<c10d::Work> reduce(std::vector<at::Tensor>&,
-                                        const c10d::ReduceOptions&) override;
+      std::vector<at::Tensor>& tensors, const c10d::AllreduceCoalescedOptions& opts) override;
+  c10::intrusive_ptr<c10d::Work> reduce(std::vector<at::Tensor>& tensors,
+                                        const c10d::ReduceOptions& opts) override;
+  c10::intrusive_ptr<c10d::Work> reduce_scatter(std::vector<at::Tensor>& outputs,
+                                                std::vector<std::vector<at::Tensor>>& inputs,
+                                                const c10d::ReduceScatterOptions& opts) override;
+  c10::intrusive_ptr<c10d::Work> _reduce_scatter_base(at::Tensor& output, at::Tensor& input,
+                                                      const c10d::ReduceScatterOptions& opts) override;
+#if DLCOLL_TORCH_HAS_TENSOR_COALESCED
+  c10::intrusive_ptr<c10d::Work> reduce_scatter_tensor_coalesced(
+      std::vector<at::Tensor>& outputs, std::vector<at::Tensor>& inputs,
+      const c10d::ReduceScatterOptions& opts) override;
+#endif
+
+  // ----- not supported: each raises "<op> is not supported by dlcoll"
   c10::intrusive_ptr<c10d::Work> gather(std::vector<std::vector<at::Tensor>>&,
                                         std::vector<at::Tensor>&,
                                         const c10d::GatherOptions&) override;
   c10::intrusive_ptr<c10d::Work> scatter(std::vector<at::Tensor>&,
                                          std::vector<std::vector<at::Tensor>>&,
                                          const c10d::ScatterOptions&) override;
-  c10::intrusive_ptr<c10d::Work> reduce_scatter(std::vector<at::Tensor>&,
-                                                std::vector<std::vector<at::Tensor>>&,
-                                                const c10d::ReduceScatterOptions&) override;
-  c10::intrusive_ptr<c10d::Work> _reduce_scatter_base(at::Tensor&, at::Tensor&,
-                                                      const c10d::ReduceScatterOptions&) override;
   c10::intrusive_ptr<c10d::Work> alltoall_base(at::Tensor&, at::Tensor&, std::vector<int64_t>&,
                                                std::vector<int64_t>&,
                                                const c10d::AllToAllOptions&) override;
@@ -91,15 +98,21 @@ class DlcollBackend : public BackendBase {
   c10::intrusive_ptr<c10d::Work> recv(std::vector<at::Tensor>&, int, int) override;
   c10::intrusive_ptr<c10d::Work> recvAnysource(std::vector<at::Tensor>&, int) override;
   void monitoredBarrier(const c10d::BarrierOptions&, bool) override;
-#if DLCOLL_TORCH_HAS_TENSOR_COALESCED
-  c10::intrusive_ptr<c10d::Work> reduce_scatter_tensor_coalesced(
-      std::vector<at::Tensor>&, std::vector<at::Tensor>&,
-      const c10d::ReduceScatterOptions&) override;
-#endif
 
  private:
   c10::intrusive_ptr<c10d::Work> submit(const c10::intrusive_ptr<DlcollWork>& work);
   [[noreturn]] void fail_issue(const char* op, dlcoll_status_t st);
+  // A call that issued requests before one failed: queue work so that the
+  // issued ones finish (their tensors stay borrowed until then), then throw.
+  [[noreturn]] void fail_partly_issued(const c10::intrusive_ptr<DlcollWork>& work, const char* op,
+                                       dlcoll_status_t st);
+  // Issue one allreduce of in (in place when out is in) into work.
+  void issue_allreduce(const c10::intrusive_ptr<DlcollWork>& work, const char* op,
+                       const at::Tensor& in, const at::Tensor* out,
+                       const dlcoll_reduction_t& reduction);
+  void issue_reduce_scatter(const c10::intrusive_ptr<DlcollWork>& work, const char* op,
+                            at::Tensor& output, at::Tensor& input,
+                            const dlcoll_reduction_t& reduction);
 
   std::shared_ptr<World> world_;
   dlcoll_comm_t comm_;

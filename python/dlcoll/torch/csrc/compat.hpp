@@ -25,8 +25,13 @@ using BackendBase = c10d::ProcessGroup;
 #endif
 
 #include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/Types.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
 
 // allgather_into_tensor_coalesced / reduce_scatter_tensor_coalesced appeared
 // in the ProcessGroup/Backend API with 2.0.
 #define DLCOLL_TORCH_HAS_TENSOR_COALESCED (TORCH_VERSION_MAJOR >= 2)
+
+// PREMUL_SUM's supplement: 1.13 keeps one factor tensor per device
+// (tensor_factors), 2.x one tensor (tensor_factor); both also a double.
+#define DLCOLL_TORCH_PREMUL_TENSOR_LIST (TORCH_VERSION_MAJOR < 2)

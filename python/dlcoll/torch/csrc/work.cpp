@@ -38,11 +38,13 @@ void DlcollWork::complete(std::exception_ptr error) {
   // Release the tensors the plugin borrowed before anyone is woken up.
   views.clear();
   output_lists.clear();
+  // The Work is complete (is_completed(), wait()) before its future: a
+  // thread woken by get_future().wait() must find is_completed() true.
+  finish(error);
   if (error)
     future_->setError(error);
   else
     future_->markCompleted(result_);
-  finish(error);
 }
 
 bool DlcollWork::wait(std::chrono::milliseconds timeout) {
@@ -113,14 +115,23 @@ void Progress::run() {
 void Progress::finish(DlcollWork& work) {
   const dlcoll_plugin_v1_t& p = plugin();
   std::exception_ptr error;
+  const int wait_ms = work.wait_ms > 0 ? work.wait_ms : wait_timeout_ms_;
   for (dlcoll_request_t& r : work.requests) {
-    dlcoll_status_t st = p.wait(r, wait_timeout_ms_);
+    dlcoll_status_t st = p.wait(r, wait_ms);
     if (st != DLCOLL_SUCCESS && !error)
       error = std::make_exception_ptr(make_error(work.op(), st, p.request_error(r)));
     p.request_free(r);
     r = nullptr;
   }
   work.requests.clear();
+  if (!error && work.on_success) {
+    try {
+      work.on_success();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  work.on_success = nullptr;
   work.complete(error);
 }
 

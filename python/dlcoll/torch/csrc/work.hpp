@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -37,6 +38,13 @@ class DlcollWork : public c10d::Work {
   std::vector<std::unique_ptr<TensorView>> views;
   std::vector<std::vector<DLTensor*>> output_lists;  // allgather_list's outputs arrays
   std::vector<dlcoll_request_t> requests;
+  // Bound for each request's wait, from the operation's own timeout
+  // (opts.timeout); 0: the backend's bound.
+  int wait_ms = 0;
+  // Run by the Progress thread after every request succeeded, before the
+  // Work completes (broadcast's copies into a list's other tensors); an
+  // exception it throws fails the Work.
+  std::function<void()> on_success;
 
   // Called once by the Progress thread (or at issue, on failure).
   void complete(std::exception_ptr error);
