@@ -15,8 +15,10 @@ Importing this module loads the C++ shim built for the running torch version
 and registers "dlcoll" with torch.distributed.Backend.register_backend.  The
 backend bootstraps through PyTorch's own store, so every init_method works.
 It implements all_gather, all_gather_into_tensor (concatenated or stacked),
-all_gather_coalesced, all_gather_object and barrier on CPU tensors; any other
-collective raises RuntimeError "... is not supported by dlcoll".
+all_gather_coalesced, all_gather_object, barrier, all_reduce (every ReduceOp),
+all_reduce_coalesced, reduce (through allreduce), reduce_scatter,
+reduce_scatter_tensor and broadcast on CPU tensors (docs/pytorch.md); all_to_all,
+send, recv, scatter and gather raise RuntimeError "... is not supported by dlcoll".
 """
 import importlib
 import inspect
