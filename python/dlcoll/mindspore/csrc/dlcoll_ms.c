@@ -325,24 +325,48 @@ static int need_1_1(const char *op, const char *group_name)
                      op, group_name, g_loader.path, g_plugin->abi_major, g_plugin->abi_minor, op);
 }
 
+/* Print the recorded error; the AOT kernel's non-zero result. */
+static int kernel_failed(int rc)
+{
+    fprintf(stderr, "%s\n", g_error);
+    fflush(stderr);
+    return rc ? rc : 1;
+}
+
+/* What every kernel starts from: the group's communicator and name, the
+ * group input's argument, and the two tensors. */
+typedef struct kernel_call {
+    dlcoll_comm_t comm;
+    char name[128];
+    int32_t arg;
+    DLTensor in, out;
+} kernel_call;
+
+/* The common start of every kernel: the group (int32[n_ints]), the ABI 1.1
+ * check when the op needs it, and the tensors.  Returns 0 or a status with
+ * g_error set. */
+static int begin_kernel(const char *op, int n_ints, int needs_1_1, int nparam, void **params, int *ndims,
+                        int64_t **shapes, const char **dtypes, kernel_call *k)
+{
+    g_error[0] = '\0';
+    int rc = lookup_group(op, nparam, 3, ndims, shapes, dtypes, params, n_ints, &k->comm, k->name,
+                          sizeof k->name, &k->arg);
+    if (rc == DLCOLL_SUCCESS && needs_1_1)
+        rc = need_1_1(op, k->name);
+    if (rc == DLCOLL_SUCCESS)
+        rc = tensors_of(op, k->name, 2, params, ndims, shapes, dtypes, &k->in, &k->out);
+    return rc;
+}
+
 /* Record the plugin's failure of op; returns the AOT kernel's result. */
 static int kernel_result(const char *op, const char *group_name, dlcoll_comm_t comm, int rc)
 {
     if (rc != DLCOLL_SUCCESS) {
         set_error(rc, "dlcoll %s (group '%s') failed (%s): %s", op, group_name, g_plugin->status_string(rc),
                   g_plugin->last_error(comm));
-        fprintf(stderr, "%s\n", g_error);
-        fflush(stderr);
-        return rc;
+        return kernel_failed(rc);
     }
     return 0;
-}
-
-static int kernel_failed(int rc)
-{
-    fprintf(stderr, "%s\n", g_error);
-    fflush(stderr);
-    return rc ? rc : 1;
 }
 
 /*
@@ -355,18 +379,11 @@ EXPORT int dlcoll_ms_allgather(int nparam, void **params, int *ndims, int64_t **
 {
     (void)stream;
     (void)extra;
-    g_error[0] = '\0';
-    dlcoll_comm_t comm;
-    char name[128];
-    int32_t unused;
-    DLTensor in, out;
-    int rc = lookup_group("AllGather", nparam, 3, ndims, shapes, dtypes, params, 2, &comm, name, sizeof name,
-                          &unused);
-    if (rc == DLCOLL_SUCCESS)
-        rc = tensors_of("AllGather", name, 2, params, ndims, shapes, dtypes, &in, &out);
+    kernel_call k;
+    int rc = begin_kernel("AllGather", 2, 0, nparam, params, ndims, shapes, dtypes, &k);
     if (rc != DLCOLL_SUCCESS)
         return kernel_failed(rc);
-    return kernel_result("AllGather", name, comm, g_plugin->allgather(comm, &in, &out, NULL));
+    return kernel_result("AllGather", k.name, k.comm, g_plugin->allgather(k.comm, &k.in, &k.out, NULL));
 }
 
 /*
@@ -378,26 +395,19 @@ EXPORT int dlcoll_ms_allgather(int nparam, void **params, int *ndims, int64_t **
 static int reduce_kernel(const char *op, int scatter, int nparam, void **params, int *ndims, int64_t **shapes,
                          const char **dtypes)
 {
-    g_error[0] = '\0';
-    dlcoll_comm_t comm;
-    char name[128];
-    int32_t red_op;
-    DLTensor in, out;
-    int rc = lookup_group(op, nparam, 3, ndims, shapes, dtypes, params, 3, &comm, name, sizeof name, &red_op);
-    if (rc == DLCOLL_SUCCESS)
-        rc = need_1_1(op, name);
-    if (rc == DLCOLL_SUCCESS)
-        rc = tensors_of(op, name, 2, params, ndims, shapes, dtypes, &in, &out);
+    kernel_call k;
+    int rc = begin_kernel(op, 3, 1, nparam, params, ndims, shapes, dtypes, &k);
+    int32_t red_op = k.arg;
     if (rc == DLCOLL_SUCCESS && (red_op < DLCOLL_RED_SUM || red_op > DLCOLL_RED_BXOR ||
                                  red_op == DLCOLL_RED_PREMUL_SUM))
-        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT, "dlcoll %s (group '%s'): bad reduction %d", op, name,
+        rc = set_error(DLCOLL_ERR_INVALID_ARGUMENT, "dlcoll %s (group '%s'): bad reduction %d", op, k.name,
                        (int)red_op);
     if (rc != DLCOLL_SUCCESS)
         return kernel_failed(rc);
     dlcoll_reduction_t red = dlcoll_reduction((dlcoll_red_op_t)red_op);
-    rc = scatter ? g_plugin->reduce_scatter(comm, &in, &out, &red, NULL)
-                 : g_plugin->allreduce(comm, &in, &out, &red, NULL);
-    return kernel_result(op, name, comm, rc);
+    rc = scatter ? g_plugin->reduce_scatter(k.comm, &k.in, &k.out, &red, NULL)
+                 : g_plugin->allreduce(k.comm, &k.in, &k.out, &red, NULL);
+    return kernel_result(op, k.name, k.comm, rc);
 }
 
 EXPORT int dlcoll_ms_allreduce(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
@@ -426,28 +436,19 @@ EXPORT int dlcoll_ms_broadcast(int nparam, void **params, int *ndims, int64_t **
 {
     (void)stream;
     (void)extra;
-    g_error[0] = '\0';
-    dlcoll_comm_t comm;
-    char name[128];
-    int32_t root;
-    DLTensor in, out;
-    int rc = lookup_group("Broadcast", nparam, 3, ndims, shapes, dtypes, params, 3, &comm, name, sizeof name,
-                          &root);
-    if (rc == DLCOLL_SUCCESS)
-        rc = need_1_1("Broadcast", name);
-    if (rc == DLCOLL_SUCCESS)
-        rc = tensors_of("Broadcast", name, 2, params, ndims, shapes, dtypes, &in, &out);
+    kernel_call k;
+    int rc = begin_kernel("Broadcast", 3, 1, nparam, params, ndims, shapes, dtypes, &k);
     int me = -1;
-    if (rc == DLCOLL_SUCCESS && (rc = g_plugin->comm_rank(comm, &me)) != DLCOLL_SUCCESS)
-        set_error(rc, "dlcoll Broadcast (group '%s'): %s", name, g_plugin->last_error(comm));
+    if (rc == DLCOLL_SUCCESS && (rc = g_plugin->comm_rank(k.comm, &me)) != DLCOLL_SUCCESS)
+        set_error(rc, "dlcoll Broadcast (group '%s'): %s", k.name, g_plugin->last_error(k.comm));
     if (rc != DLCOLL_SUCCESS)
         return kernel_failed(rc);
-    if (me == root) {
-        size_t bytes = (size_t)(in.dtype.bits / 8);
-        for (int d = 0; d < in.ndim; d++)
-            bytes *= (size_t)in.shape[d];
-        if (bytes && in.data != out.data)
-            memcpy(out.data, in.data, bytes);
+    if (me == k.arg) {
+        size_t bytes = (size_t)(k.in.dtype.bits / 8);
+        for (int d = 0; d < k.in.ndim; d++)
+            bytes *= (size_t)k.in.shape[d];
+        if (bytes && k.in.data != k.out.data)
+            memcpy(k.out.data, k.in.data, bytes);
     }
-    return kernel_result("Broadcast", name, comm, g_plugin->broadcast(comm, &out, root, NULL));
+    return kernel_result("Broadcast", k.name, k.comm, g_plugin->broadcast(k.comm, &k.out, k.arg, NULL));
 }
