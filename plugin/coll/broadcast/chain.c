@@ -9,8 +9,11 @@
  * DLC_AG_EAGER_MAX is sent only after it (coll/reduce_scatter/ring.c says
  * why).  The bytes are copied, never combined, so every rank ends with the
  * root's bytes exactly.
- * KNOWN LIMITATION: N-1 sequential hops of the whole tensor; a binomial tree
- * (small tensors) and a pipelined chain (large ones) are the next step.
+ * A small tensor (at most DLCOLL_GATHERED_MAX bytes) takes the gathered
+ * path instead (coll/gathered.c): the root's bytes ride in the agreement,
+ * or in one allgather through the shared segment.
+ * KNOWN LIMITATION: N-1 sequential hops of the whole tensor; a pipelined
+ * chain (large tensors) is the next step.
  */
 #include <stdio.h>
 #include <stdlib.h>

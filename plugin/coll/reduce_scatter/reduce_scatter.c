@@ -1,7 +1,8 @@
 /*
  * coll/reduce_scatter/reduce_scatter.c -- reduce_scatter and
  * reduce_scatter_list: validation into the phases (coll/phases.h), the
- * agreement then one REDUCE ring phase.
+ * agreement then one REDUCE ring phase, or for a small input (all N blocks
+ * at most DLCOLL_GATHERED_MAX bytes) the gathered path (coll/gathered.c).
  *
  * Single input: contiguous, N blocks along dim 0, shape (N, *out) or
  * (N*out0, *out[1:]); block b is elements b*count .. (b+1)*count.  List:
