@@ -120,6 +120,15 @@ const dlc_ag_algo *dlc_ag_choose(dlcoll_comm *c, const dlc_ag_plan *plan);
 #define DLC_AG_DIRECT_MAX_BYTES 1024
 #define DLC_AG_DIRECT_MAX_RANKS 64
 
+/* DLC_GATHERED_MAX: allreduce, reduce_scatter and broadcast whose per-rank
+ * contribution is at most this many bytes take the gathered path on a
+ * communicator whose allgathers go through the shared segment
+ * (coll/gathered.c): every rank gathers every contribution and reduces
+ * locally, in the ring's order.  Up to DLC_AGREE_INLINE bytes
+ * (coll/phases.h) the contributions ride in the agreement itself, on any
+ * communicator. */
+#define DLC_GATHERED_MAX (64u * 1024u)
+
 /* The flat algorithm for `bytes` per rank on n ranks (direct or ring). */
 const dlc_ag_algo *dlc_ag_choose_flat(size_t bytes, int n);
 

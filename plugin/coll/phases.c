@@ -38,6 +38,8 @@ void dlc_phases_free(dlc_phases *ph)
     free(ph->off);
     free(ph->ring[0].acc);
     free(ph->ring[1].acc);
+    free(ph->gath.all);
+    free(ph->gath.acc);
     free(ph);
 }
 
@@ -78,7 +80,9 @@ static dlcoll_status_t phases_start(dlcoll_request *r, dlc_err *err)
         sr->n_slots = ph->n_slots[k];
     }
     stage_inputs(ph);
-    r->ops = ph->agree_polled ? &phases_ops_polled : &phases_ops_plain;
+    if (ph->gathered && ph->gath.inline_data && ph->gath.bytes > 0)
+        memcpy(ph->agree.mine.data, ph->gath.mine, ph->gath.bytes);
+    r->ops = ph->polled[0] ? &phases_ops_polled : &phases_ops_plain;
     return DLCOLL_SUCCESS;
 }
 
@@ -96,13 +100,15 @@ static dlcoll_status_t phases_advance(dlcoll_request *r, int *progressed, dlc_er
             st = dlc_agree_check(r->comm, &ph->agree, err);
             if (st != DLCOLL_SUCCESS)
                 return st;
-            /* The data phases complete through the transport: a waiter may
-             * sleep in its wait object again. */
-            r->ops = &phases_ops_plain;
         }
         ph->cur++;
+        /* A phase that completes through the transport lets a waiter sleep
+         * in its wait object again; one through shared memory does not. */
+        r->ops = ph->cur < ph->n && ph->polled[ph->cur] ? &phases_ops_polled : &phases_ops_plain;
         *progressed = 1;
     }
+    if (ph->gathered)
+        dlc_gathered_finish(ph, r->comm);
     if (ph->unpack_out && ph->out.buf)
         dlc_tensor_unpack(&ph->out.t, 0, ph->out.t.nbytes, ph->out.buf);
     return DLCOLL_SUCCESS;
@@ -160,24 +166,23 @@ dlcoll_status_t dlc_phases_submit(dlcoll_comm *c, unsigned op_kind, const char *
     *out = NULL;
     void *astate = NULL;
     int an = 0;
-    dlc_agree_desc desc = ph->agree.mine;
-    dlcoll_status_t st = dlc_agree_prepare(c, &ph->agree, &desc, &astate, &an, err);
+    dlcoll_status_t st = dlc_agree_prepare(c, &ph->agree, &astate, &an, err);
     if (st != DLCOLL_SUCCESS) {
         dlc_phases_free(ph);
         return st;
     }
-    dlc_sub_op_init(&ph->sub[0], NULL, c, ph->agree.algo->ops, astate);
+    dlc_sub_op_init(&ph->sub[0], NULL, c, ph->agree.g.algo->ops, astate);
     ph->what[0] = "agreement";
     ph->n_slots[0] = an;
-    ph->agree_polled = ph->agree.algo->ops->polled;
+    ph->polled[0] = ph->agree.g.algo->ops->polled;
     int total = 0;
     for (int k = 0; k < ph->n; k++) {
         ph->slot0[k] = total;
         total += ph->n_slots[k];
     }
-    st = dlc_request_new(c, op_kind, op_name,
-                         ph->agree_polled ? &phases_ops_polled : &phases_ops_plain, ph, total, out,
-                         err);
+    st =
+        dlc_request_new(c, op_kind, op_name, ph->polled[0] ? &phases_ops_polled : &phases_ops_plain,
+                        ph, total, out, err);
     if (st == DLCOLL_SUCCESS)
         dlc_flight_note(*out, algo_name, cqdata);
     return st;
@@ -202,7 +207,7 @@ int dlc_tensors_overlap(const dlc_tensor *a, const dlc_tensor *b)
 
 void dlc_phases_red_desc(dlc_phases *ph, unsigned op_kind, const dlc_red *red, size_t count)
 {
-    dlc_agree_desc *d = &ph->agree.mine;
+    dlc_agree_desc *d = &ph->agree.mine.desc;
     d->op_kind = op_kind;
     d->red = (int32_t)red->op;
     d->root = -1;

@@ -5,14 +5,23 @@
  * transfer slots:
  *
  *   phase 0, the agreement (coll/agree.c): every rank's description of the
- *     call (operation, reduction, dtype, count, root), 32 bytes, gathered by
- *     the allgather an allgather of 32 bytes would use on this communicator;
- *     every rank then compares all of them and fails with MISMATCH naming
- *     both sides when they differ.  An operation-order mismatch with an
- *     allgather or a barrier is found there by the allgather's own checks.
- *   phases 1..: the data movement, over the transport's tagged messages:
- *     the reduction ring (coll/reduce_scatter/ring.c: reduce, or gather the
- *     reduced blocks) and the broadcast chain (coll/broadcast/chain.c).
+ *     call (operation, reduction, dtype, count, root) in a block of
+ *     DLC_AGREE_BLOCK bytes, gathered by the allgather an allgather of that
+ *     many bytes would use on this communicator; every rank then compares
+ *     all of them and fails with MISMATCH naming both sides when they
+ *     differ.  An operation-order mismatch with an allgather or a barrier is
+ *     found there by the allgather's own checks.  The block also carries the
+ *     rank's PREMUL_SUM factor and, when it fits, its whole contribution
+ *     (the gathered path below).
+ *   phases 1..: the data movement, either
+ *     - the ring path: over the transport's tagged messages, the reduction
+ *       ring (coll/reduce_scatter/ring.c: reduce, or gather the reduced
+ *       blocks) and the broadcast chain (coll/broadcast/chain.c); or
+ *     - the gathered path for small calls (coll/gathered.c): every rank's
+ *       contribution reaches every rank, inline in the agreement block or
+ *       by one allgather phase through the shared segment, and each rank
+ *       then reduces them itself in exactly the ring's order, so the result
+ *       is the same bits as the ring path's, on every rank.
  *
  * Caller tensors that are not contiguous are staged: packed into a
  * contiguous buffer when the operation starts, unpacked from it when the
@@ -43,22 +52,53 @@ typedef struct dlc_agree_desc {
     uint16_t lanes;
     uint64_t
         count; /* elements: of the tensor (allreduce, broadcast), of the output (reduce_scatter) */
-    uint64_t zero;
+    uint32_t path; /* DLC_PATH_*: the data phases this rank chose */
+    uint32_t zero;
 } dlc_agree_desc;
+
+/* The data phases of a call (dlc_agree_desc.path), compared like the rest:
+ * ranks whose DLCOLL_GATHERED_MAX differ get MISMATCH, not a hang. */
+enum { DLC_PATH_RING = 0, DLC_PATH_INLINE = 1, DLC_PATH_GATHERED = 2 };
 _Static_assert(sizeof(dlc_agree_desc) == 32, "dlc_agree_desc is 32 bytes on every rank");
 
-typedef struct dlc_agree {
-    dlc_agree_desc mine;
-    dlc_agree_desc *all; /* [n] */
+/* What each rank sends in the agreement: the description (compared), its
+ * PREMUL_SUM factor (not compared: it is the rank's own) and, on the
+ * gathered path, its contribution when it is at most DLC_AGREE_INLINE
+ * bytes. */
+#define DLC_AGREE_BLOCK 256
+#define DLC_AGREE_INLINE (DLC_AGREE_BLOCK - 40)
+typedef struct dlc_agree_block {
+    dlc_agree_desc desc;
+    double factor;
+    uint8_t data[DLC_AGREE_INLINE];
+} dlc_agree_block;
+_Static_assert(sizeof(dlc_agree_block) == DLC_AGREE_BLOCK, "dlc_agree_block has no padding");
+
+/* The tensors and algorithm of an allgather of bytes (dlc_bytes_gather_prepare). */
+typedef struct dlc_bytes_gather {
     int64_t in_shape[1], out_shape[1];
     DLTensor tin, tout;
     const dlc_ag_algo *algo;
+} dlc_bytes_gather;
+
+typedef struct dlc_agree {
+    dlc_agree_block mine;
+    dlc_agree_block *all; /* [n] */
+    dlc_bytes_gather g;
 } dlc_agree;
 
-/* Prepare the agreement of c on desc: *state and *n_slots for the sub-op
- * running a->algo.  a stays owned by the caller (and must not move). */
-dlcoll_status_t dlc_agree_prepare(dlcoll_comm *c, dlc_agree *a, const dlc_agree_desc *desc,
-                                  void **state, int *n_slots, dlc_err *err);
+/* Prepare the agreement of c on a->mine: *state and *n_slots for the
+ * sub-op running a->algo.  a stays owned by the caller (and must not move). */
+dlcoll_status_t dlc_agree_prepare(dlcoll_comm *c, dlc_agree *a, void **state, int *n_slots,
+                                  dlc_err *err);
+
+/* An allgather of `bytes` bytes from in into out (n * bytes) on c, as an
+ * allgather of bytes would run here: *algo, and *state and *n_slots for the
+ * sub-op running it.  t holds the two tensors (and their shapes) and must
+ * stay in place until the sub-op is destroyed. */
+dlcoll_status_t dlc_bytes_gather_prepare(dlcoll_comm *c, dlc_bytes_gather *t, const void *in,
+                                         size_t bytes, void *out, void **state, int *n_slots,
+                                         dlc_err *err);
 /* After the exchange: MISMATCH naming two ranks that disagree, or SUCCESS. */
 dlcoll_status_t dlc_agree_check(const dlcoll_comm *c, const dlc_agree *a, dlc_err *err);
 /* "allreduce(sum, float32, 4096 elements)" into buf. */
@@ -111,6 +151,25 @@ typedef struct dlc_chain_phase {
 extern const dlc_op_ops dlc_chain_phase_ops;
 int dlc_chain_phase_slots(int n);
 
+/* ------------------------------------------------------------------ the gathered path */
+
+/* coll/gathered.c: every rank's contribution (`bytes` each) gathered to
+ * every rank, inline in the agreement blocks or by an allgather phase into
+ * all, then reduced (or, for broadcast, copied from the root) locally. */
+typedef struct dlc_gathered {
+    unsigned op_kind;
+    int inline_data;     /* the contributions travel in the agreement blocks */
+    size_t bytes;        /* one rank's contribution */
+    const uint8_t *mine; /* this rank's contribution (staged when that applies) */
+    uint8_t *all;        /* [n * bytes] (owned), when not inline */
+    dlc_bytes_gather g;
+    dlc_red red;  /* reductions: this rank's; the factor is each rank's own */
+    int root;     /* broadcast */
+    size_t block; /* reductions: the elements of each block off[b] .. off[b+1] */
+    uint8_t *out; /* allreduce, broadcast: the tensor; reduce_scatter: this rank's block */
+    uint8_t *acc; /* reductions: one block of accumulators (owned) */
+} dlc_gathered;
+
 /* ------------------------------------------------------------------ the composite */
 
 /* A caller tensor and its contiguous view (the tensor itself, or staging). */
@@ -131,7 +190,9 @@ typedef struct dlc_phases {
     int slot0[DLC_PHASES_MAX], n_slots[DLC_PHASES_MAX];
     const char *what[DLC_PHASES_MAX]; /* "agreement", "reduce ring", ... */
     int n, cur;
-    int agree_polled; /* the agreement goes through shared memory */
+    int polled[DLC_PHASES_MAX]; /* phase k goes through shared memory */
+    int gathered;               /* the gathered path (gath) instead of ring or chain */
+    dlc_gathered gath;
     /* Staging: inputs packed at start (n_ins of them, in order into in_buf),
      * the output unpacked when done. */
     dlc_stage *ins;
@@ -157,6 +218,23 @@ dlcoll_status_t dlc_stage_init(dlc_stage *s, const DLTensor *t, const char *what
 
 /* The bytes of a and b intersect (their bounding ranges). */
 int dlc_tensors_overlap(const dlc_tensor *a, const dlc_tensor *b);
+
+/* Whether a call whose rank contributions are `bytes` each takes the
+ * gathered path on c, up to DLCOLL_GATHERED_MAX bytes (default
+ * DLC_GATHERED_MAX; 0: never): inline up to DLC_AGREE_INLINE bytes on any
+ * communicator, through the shared segment above that when c's allgathers
+ * go there.  The same answer on every rank that agrees on the call and the
+ * setting; a rank that does not is told at the agreement.  Errors are
+ * DLCOLL_ALGO's, as an allgather's. */
+dlcoll_status_t dlc_gathered_fits(dlcoll_comm *c, size_t bytes, int *fits, dlc_err *err);
+
+/* Queue ph as the gathered form of op_kind: ph->gath filled (op_kind, bytes,
+ * mine, red / root, out, and block for the reductions), ph->off the blocks
+ * (reductions), ph->agree.mine the description; ph is taken over. */
+dlcoll_status_t dlc_gathered_submit(dlcoll_comm *c, const char *op_name, dlc_phases *ph,
+                                    uint64_t cqdata, dlcoll_request **out, dlc_err *err);
+/* After the last phase: compute this rank's result. */
+void dlc_gathered_finish(dlc_phases *ph, const dlcoll_comm *c);
 
 /* Fill ph->agree.mine for a reduction of count elements. */
 void dlc_phases_red_desc(dlc_phases *ph, unsigned op_kind, const dlc_red *red, size_t count);

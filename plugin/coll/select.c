@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "plugin/coll/coll.h"
+#include "plugin/coll/phases.h"
 #include "plugin/coll/shm_seg.h"
 
 static const dlc_ag_algo *const ag_algos[] = {
@@ -79,10 +80,12 @@ void dlc_coll_log_tuning(const dlc_logger *lg, const dlc_settings *s)
              "transport is shm or spans hosts), hier across evenly filled hosts with 2+ ranks "
              "each, direct up to %d B per rank and %d ranks, else ring; eager blocks up to %d "
              "B; DLCOLL_ALGO=%s; shm slots %zu B (0 = automatic), CMA from %lld B (-1 = "
-             "automatic), streaming stores from %lld B (-1 = automatic)",
+             "automatic), streaming stores from %lld B (-1 = automatic); allreduce, "
+             "reduce_scatter and broadcast gathered up to %lld B per rank (-1 = %u B; "
+             "inline up to %d B)",
              DLC_AG_DIRECT_MAX_BYTES, DLC_AG_DIRECT_MAX_RANKS, DLC_AG_EAGER_MAX,
              dlc_env_algo() ? dlc_env_algo() : "auto", s->shm_slot_bytes, s->shm_cma_min,
-             s->stream_min_bytes);
+             s->stream_min_bytes, s->gathered_max, DLC_GATHERED_MAX, DLC_AGREE_INLINE);
 }
 
 /* The choice depends only on what every rank agrees on in a correct program

@@ -488,6 +488,9 @@ static dlcoll_status_t resolve_tuning(const env_reader *env, dlc_settings *out, 
     if (st == DLCOLL_SUCCESS)
         st = env_bytes(env, VAR(DLCOLL_STREAM_MIN_BYTES), 0, (unsigned long long)LLONG_MAX,
                        "(0: never use streaming stores)", &out->stream_min_bytes, err);
+    if (st == DLCOLL_SUCCESS)
+        st = env_bytes(env, VAR(DLCOLL_GATHERED_MAX), 0, (unsigned long long)LLONG_MAX,
+                       "(0: never gather small reductions)", &out->gathered_max, err);
     return st;
 }
 

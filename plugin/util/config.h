@@ -11,7 +11,8 @@
  *   timeout:     config.timeout_ms, DLCOLL_TIMEOUT (ms), DLCOLL_DEFAULT_TIMEOUT_MS
  *   provider:    config.provider, DLCOLL_PROVIDER, automatic ("")
  *   log level:   config.log_level, DLCOLL_DEBUG, WARN
- *   tuning:      DLCOLL_SHM_SLOT_BYTES, DLCOLL_SHM_CMA_MIN, DLCOLL_STREAM_MIN_BYTES
+ *   tuning:      DLCOLL_SHM_SLOT_BYTES, DLCOLL_SHM_CMA_MIN, DLCOLL_STREAM_MIN_BYTES,
+ *                DLCOLL_GATHERED_MAX
  *                (byte counts; unset = automatic)
  * Every value is validated; an error names the variable and the bad value.
  */
@@ -50,6 +51,7 @@ typedef struct dlc_settings {
     size_t shm_slot_bytes;      /* DLCOLL_SHM_SLOT_BYTES; 0 = automatic */
     long long shm_cma_min;      /* DLCOLL_SHM_CMA_MIN; -1 = automatic, 0 = never CMA */
     long long stream_min_bytes; /* DLCOLL_STREAM_MIN_BYTES; -1 = automatic, 0 = never stream */
+    long long gathered_max;     /* DLCOLL_GATHERED_MAX; -1 = automatic, 0 = never */
     /* Where each value came from ("config", "DLCOLL_RANK", ...), for INFO logs. */
     const char *rank_from, *size_from, *rdv_from;
 } dlc_settings;

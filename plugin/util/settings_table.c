@@ -24,6 +24,7 @@ const dlc_setting_info dlc_setting_table[DLC_SET_COUNT] = {
     [DLC_SET_SHM_SLOT_BYTES] = {"shm_slot_bytes", NULL, "auto"},
     [DLC_SET_SHM_CMA_MIN] = {"shm_cma_min", NULL, "auto"},
     [DLC_SET_STREAM_MIN_BYTES] = {"stream_min_bytes", NULL, "auto"},
+    [DLC_SET_GATHERED_MAX] = {"gathered_max", NULL, "65536"},
     [DLC_SET_PLUGIN_PATH] = {"plugin_path", "dlcoll_load(path)", "libdlcoll.so"},
     [DLC_SET_MS_HELPER] = {"ms_helper", NULL, "libdlcoll_ms.so next to the plugin"},
     [DLC_SET_MS_ROLE] = {"ms_role", NULL, "unset: a rank"},
@@ -103,6 +104,9 @@ const dlc_env_var dlc_env_table[DLC_ENV_COUNT] = {
     [DLC_ENV_DLCOLL_STREAM_MIN_BYTES] = {"DLCOLL_STREAM_MIN_BYTES", DLC_SET_STREAM_MIN_BYTES,
                                          BYTES "; 0 = never", "half the last-level cache", AT_INIT,
                                          PLUG, ABI6, DLC_ENV_PLUGIN},
+    [DLC_ENV_DLCOLL_GATHERED_MAX] = {"DLCOLL_GATHERED_MAX", DLC_SET_GATHERED_MAX,
+                                     BYTES "; 0 = never", "65536 (216 without a shared segment)",
+                                     AT_INIT, PLUG, ABI6, DLC_ENV_PLUGIN},
 
     [DLC_ENV_DLCOLL_PLUGIN] = {"DLCOLL_PLUGIN", DLC_SET_PLUGIN_PATH, "path of libdlcoll.so",
                                "libdlcoll.so (the dynamic linker's search path)",

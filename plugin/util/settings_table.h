@@ -33,6 +33,7 @@ typedef enum dlc_setting_id {
     DLC_SET_SHM_SLOT_BYTES,
     DLC_SET_SHM_CMA_MIN,
     DLC_SET_STREAM_MIN_BYTES,
+    DLC_SET_GATHERED_MAX,
     DLC_SET_PLUGIN_COUNT,
     /* Read by hosts and the bindings, not by the plugin. */
     DLC_SET_PLUGIN_PATH = DLC_SET_PLUGIN_COUNT,
@@ -75,6 +76,7 @@ typedef enum dlc_env_id {
     DLC_ENV_DLCOLL_SHM_SLOT_BYTES,
     DLC_ENV_DLCOLL_SHM_CMA_MIN,
     DLC_ENV_DLCOLL_STREAM_MIN_BYTES,
+    DLC_ENV_DLCOLL_GATHERED_MAX,
     /* hosts and bindings */
     DLC_ENV_DLCOLL_PLUGIN,
     DLC_ENV_DLCOLL_MS_HELPER,

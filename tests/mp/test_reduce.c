@@ -239,7 +239,7 @@ ParameterizedTest(red_case *c, allreduce, large, .timeout = 300)
 /* cnt elements per rank; list: strided inputs (stride 2) and, when
  * `strided_out`, a strided output; stacked: input shape (N, cnt). */
 static int one_reduce_scatter(mp_ctx *ctx, DLDataType dt, int op, uint32_t seed, size_t cnt,
-                              int list, int stacked, int strided_out)
+                              int list, int stacked, int strided_out, uint64_t *hash)
 {
     const dlcoll_plugin_v1_t *p = ctx->p;
     int N = ctx->size, me = ctx->rank;
@@ -307,6 +307,8 @@ static int one_reduce_scatter(mp_ctx *ctx, DLDataType dt, int op, uint32_t seed,
             memcpy(got + i * es, out + i * es * (size_t)os, es);
         if (!mp_red_check(ctx, got, dt, op, seed, N, (size_t)me * cnt, cnt, nan, label))
             rc = 1;
+        if (hash)
+            *hash = mp_fnv(*hash, got, cnt * es);
         for (size_t i = 0; rc == 0 && os > 1 && i < cnt; i++)
             for (size_t b = es; b < es * (size_t)os; b++)
                 if (out[i * es * (size_t)os + b] != 0x5A) {
@@ -337,7 +339,7 @@ static int reduce_scatter_sweep(mp_ctx *ctx)
                 size_t cnt = mp_red_supported(dt, op) ? sizes[k] : 3;
                 int form = (k + op + d) % 3; /* single, stacked, list */
                 MP_TALLY(one_reduce_scatter(ctx, dt, op, seed++, cnt, form == 2, form == 1,
-                                            form == 2 && k % 2),
+                                            form == 2 && k % 2, NULL),
                          fails);
             }
         }
@@ -504,12 +506,12 @@ static int mismatch_body(mp_ctx *ctx)
         st = p->reduce_scatter(ctx->comm, &t, &o, &sum, NULL);
         break;
     default: {
-        /* allgather of 32 bytes (the size of the agreement's own exchange) */
-        int64_t gin[1] = {8}, gout[1] = {8 * n};
-        static float g[8 * 5];
+        /* allgather of 256 bytes (the size of the agreement's own exchange) */
+        int64_t gin[1] = {64}, gout[1] = {64 * n};
+        static float g[64 * 5];
         DLTensor ti, to;
         mp_tensor(&ti, g, 0, mp_dt(kDLFloat, 32), 1, gin, NULL);
-        mp_tensor(&to, g + 8, 0, mp_dt(kDLFloat, 32), 1, gout, NULL);
+        mp_tensor(&to, g + 64, 0, mp_dt(kDLFloat, 32), 1, gout, NULL);
         st = odd ? p->allgather(ctx->comm, &ti, &to, NULL)
                  : p->allreduce(ctx->comm, &t, &t, &sum, NULL);
         break;
@@ -921,6 +923,123 @@ ParameterizedTest(red_case *c, async, two_groups, .timeout = 120)
     mp_opts o = opts_for(c, TIMEOUT_MS, 60000);
     mp_result *res = mp_result_new();
     mp_run_opts(&o, two_groups, c, res);
+    mp_assert_all_ok(res);
+    mp_result_free(res);
+}
+
+/* ================================================================ the paths */
+
+/* The same calls on the inline / gathered paths (small contributions, the
+ * default) and on the ring (DLCOLL_GATHERED_MAX=0) give the same bytes on
+ * every rank: each rank's hash of its results is compared between the two
+ * runs (and checked against the reference in each). */
+static int paths_body(mp_ctx *ctx)
+{
+    static const size_t sizes[] = {0, 1, 6, 54, 55, 1031, 16384, 16385};
+    uint64_t hash = 14695981039346656037ull;
+    int fails = 0;
+    uint32_t seed = 900;
+    const DLDataType f32 = mp_dt(kDLFloat, 32);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        MP_TALLY(one_allreduce(ctx, f32, DLCOLL_RED_SUM, seed++, sizes[k], (int)k % 2, 1, &hash),
+                 fails);
+    MP_TALLY(one_allreduce(ctx, f32, DLCOLL_RED_PREMUL_SUM, seed++, 1031, 0, 1, &hash), fails);
+    MP_TALLY(one_allreduce(ctx, f32, DLCOLL_RED_AVG, seed++, 40, 1, 2, &hash), fails);
+    MP_TALLY(one_allreduce(ctx, mp_dt(kDLBfloat, 16), DLCOLL_RED_SUM, seed++, 1031, 1, 1, &hash),
+             fails);
+    MP_TALLY(one_allreduce(ctx, mp_dt(kDLFloat, 16), DLCOLL_RED_AVG, seed++, 100, 0, 1, &hash),
+             fails);
+    MP_TALLY(one_allreduce(ctx, mp_dt(kDLFloat, 64), DLCOLL_RED_PROD, seed++, 300, 0, 1, &hash),
+             fails);
+    MP_TALLY(one_allreduce(ctx, mp_dt(kDLInt, 32), DLCOLL_RED_MAX, seed++, 20, 0, 1, &hash),
+             fails);
+    MP_TALLY(one_reduce_scatter(ctx, f32, DLCOLL_RED_SUM, seed++, 10, 0, 0, 0, &hash), fails);
+    MP_TALLY(one_reduce_scatter(ctx, f32, DLCOLL_RED_PREMUL_SUM, seed++, 600, 1, 0, 0, &hash),
+             fails);
+    MP_TALLY(one_reduce_scatter(ctx, mp_dt(kDLBfloat, 16), DLCOLL_RED_AVG, seed++, 3000, 0, 1, 0,
+                                &hash),
+             fails);
+    MP_TALLY(one_broadcast(ctx, f32, ctx->size - 1, 50, 1, seed++, &hash), fails);
+    MP_TALLY(one_broadcast(ctx, f32, 0, 5000, 2, seed++, &hash), fails);
+    ctx->report[R_HASH] = (long)hash;
+    return fails ? 1 : 0;
+}
+
+static void run_paths(const red_case *c, const char *env, long *hashes)
+{
+    mp_opts o = opts_for(c, TIMEOUT_MS, 120000);
+    o.child_setup = env ? mp_setup_env : NULL;
+    o.setup_arg = (void *)env;
+    mp_result *res = mp_result_new();
+    mp_run_opts(&o, paths_body, (void *)c, res);
+    mp_assert_all_ok(res);
+    for (int i = 0; i < c->n; i++)
+        hashes[i] = res->r[i].report[R_HASH];
+    mp_result_free(res);
+}
+
+ParameterizedTestParameters(paths, same_bits_as_ring)
+{
+    static red_case cases[] = {{0, 1, 0}, {0, 2, 0}, {0, 3, 0}, {0, 4, 0}, {1, 3, 0}};
+    return cr_make_param_array(red_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(red_case *c, paths, same_bits_as_ring, .timeout = 300)
+{
+    cr_log_info("gathered vs ring, %s, N=%d", providers[c->prov], c->n);
+    long dflt[4], ring[4];
+    run_paths(c, NULL, dflt);
+    run_paths(c, "DLCOLL_GATHERED_MAX=0", ring);
+    for (int i = 0; i < c->n; i++)
+        cr_assert_eq(dflt[i], ring[i],
+                     "rank %d: the results of the gathered paths differ from the ring's "
+                     "(hash %lx vs %lx)",
+                     i, (unsigned long)dflt[i], (unsigned long)ring[i]);
+}
+
+/* One rank with another DLCOLL_GATHERED_MAX: MISMATCH on every rank, saying
+ * so, never a hang. */
+static int odd_gathered_max(int rank, void *setup_arg, char *why, size_t cap)
+{
+    const red_case *c = setup_arg;
+    if (rank == c->n - 1 && setenv("DLCOLL_GATHERED_MAX", "0", 1) != 0) {
+        snprintf(why, cap, "setenv failed");
+        return 1;
+    }
+    return 0;
+}
+
+static int path_mismatch_body(mp_ctx *ctx)
+{
+    const dlcoll_plugin_v1_t *p = ctx->p;
+    float buf[20];
+    memset(buf, 0, sizeof buf);
+    int64_t shape[1] = {20}; /* 80 bytes: inline on every communicator, by default */
+    DLTensor t;
+    mp_tensor(&t, buf, 0, mp_dt(kDLFloat, 32), 1, shape, NULL);
+    dlcoll_reduction_t sum = dlcoll_reduction(DLCOLL_RED_SUM);
+    dlcoll_status_t st = p->allreduce(ctx->comm, &t, &t, &sum, NULL);
+    const char *e = p->last_error(ctx->comm);
+    MP_REQUIRE(ctx, st == DLCOLL_ERR_MISMATCH, "-> %s, expected MISMATCH: %s",
+               p->status_string(st), e ? e : "(null)");
+    MP_EXPECT(ctx, e && strstr(e, "DLCOLL_GATHERED_MAX"), "the message does not name the "
+              "setting: \"%s\"", e ? e : "(null)");
+    return 0;
+}
+
+ParameterizedTestParameters(paths, setting_mismatch)
+{
+    static red_case cases[] = {{0, 2, 0}, {0, 3, 0}, {1, 3, 0}};
+    return cr_make_param_array(red_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(red_case *c, paths, setting_mismatch, .timeout = 120)
+{
+    mp_opts o = opts_for(c, ERR_TIMEOUT_MS, 60000);
+    o.child_setup = odd_gathered_max;
+    o.setup_arg = (void *)c;
+    mp_result *res = mp_result_new();
+    mp_run_opts(&o, path_mismatch_body, c, res);
     mp_assert_all_ok(res);
     mp_result_free(res);
 }

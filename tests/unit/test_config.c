@@ -472,14 +472,16 @@ Test(config, shm_tuning)
     cr_assert_eq(s.shm_slot_bytes, 0, "unset: automatic");
     cr_assert_eq(s.shm_cma_min, -1, "unset: automatic");
     cr_assert_eq(s.stream_min_bytes, -1, "unset: automatic");
+    cr_assert_eq(s.gathered_max, -1, "unset: automatic");
 
     fake_env set = ENV(V("RANK", "0"), V("WORLD_SIZE", "1"), V("DLCOLL_INIT_METHOD", TCP),
                        V("DLCOLL_SHM_SLOT_BYTES", "65536"), V("DLCOLL_SHM_CMA_MIN", "0"),
-                       V("DLCOLL_STREAM_MIN_BYTES", "33554432"));
+                       V("DLCOLL_STREAM_MIN_BYTES", "33554432"), V("DLCOLL_GATHERED_MAX", "0"));
     resolve_ok(NULL, &set);
     cr_assert_eq(s.shm_slot_bytes, 65536);
     cr_assert_eq(s.shm_cma_min, 0);
     cr_assert_eq(s.stream_min_bytes, 33554432);
+    cr_assert_eq(s.gathered_max, 0);
 
     static const struct { const char *var, *value; } bad[] = {
         {"DLCOLL_SHM_SLOT_BYTES", "64K"},    {"DLCOLL_SHM_SLOT_BYTES", "4095"},
@@ -487,6 +489,7 @@ Test(config, shm_tuning)
         {"DLCOLL_SHM_CMA_MIN", "1e6"},       {"DLCOLL_SHM_CMA_MIN", "-1"},
         {"DLCOLL_SHM_CMA_MIN", "99999999999999999999"},
         {"DLCOLL_STREAM_MIN_BYTES", "16M"},  {"DLCOLL_STREAM_MIN_BYTES", " 1"},
+        {"DLCOLL_GATHERED_MAX", "64K"},      {"DLCOLL_GATHERED_MAX", "-1"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         fake_env e = ENV(V("RANK", "0"), V("WORLD_SIZE", "1"), V("DLCOLL_INIT_METHOD", TCP),

@@ -1,5 +1,6 @@
 /*
- * coll/allreduce/ring.c -- allreduce as reduce_scatter + allgather: the
+ * coll/allreduce/ring.c -- allreduce: small calls take the gathered path
+ * (coll/gathered.c), the others run as reduce_scatter + allgather: the
  * agreement, a REDUCE ring phase over N balanced blocks of the tensor (block
  * b is elements floor-balanced: the first count % N blocks have one element
  * more), each rank finishing its own block into the output, then a GATHER
@@ -89,6 +90,23 @@ dlcoll_status_t dlc_allreduce_submit(dlcoll_comm *c, const DLTensor *input, DLTe
     size_t elem = ph->out.t.elem_size;
     DLDataType dt = ph->out.t.dtype;
     uint64_t cqdata = dlc_cqdata_make(DLC_OP_ALLREDUCE, dt.code, dt.bits, ph->out.t.nbytes);
+    int gathered = 0;
+    st = dlc_gathered_fits(c, ph->out.t.nbytes, &gathered, err);
+    if (st != DLCOLL_SUCCESS) {
+        dlc_phases_free(ph);
+        return st;
+    }
+    if (gathered) {
+        dlc_gathered *g = &ph->gath;
+        g->op_kind = DLC_OP_ALLREDUCE;
+        g->bytes = ph->out.t.nbytes;
+        g->mine = dlc_stage_data(&ph->ins[0]);
+        g->red = rd->red;
+        g->block = ph->off[1] - ph->off[0]; /* the largest block */
+        g->out = data_out;
+        dlc_phases_red_desc(ph, DLC_OP_ALLREDUCE, &g->red, count);
+        return dlc_gathered_submit(c, "allreduce", ph, cqdata, out, err);
+    }
 
     rd->mode = DLC_RING_REDUCE;
     rd->n = n;

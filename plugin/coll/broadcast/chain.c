@@ -9,8 +9,11 @@
  * DLC_AG_EAGER_MAX is sent only after it (coll/reduce_scatter/ring.c says
  * why).  The bytes are copied, never combined, so every rank ends with the
  * root's bytes exactly.
- * KNOWN LIMITATION: N-1 sequential hops of the whole tensor; a binomial tree
- * (small tensors) and a pipelined chain (large ones) are the next step.
+ * A small tensor (at most DLCOLL_GATHERED_MAX bytes) takes the gathered
+ * path instead (coll/gathered.c): the root's bytes ride in the agreement,
+ * or in one allgather through the shared segment.
+ * KNOWN LIMITATION: N-1 sequential hops of the whole tensor; a pipelined
+ * chain (large tensors) is the next step.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,7 +196,7 @@ dlcoll_status_t dlc_broadcast_submit(dlcoll_comm *c, DLTensor *t, int root, dlco
     DLDataType dt = ph->out.t.dtype;
     p->cqdata = dlc_cqdata_make(DLC_OP_BROADCAST, dt.code, dt.bits, p->bytes);
 
-    dlc_agree_desc *d = &ph->agree.mine;
+    dlc_agree_desc *d = &ph->agree.mine.desc;
     d->op_kind = DLC_OP_BROADCAST;
     d->red = -1;
     d->root = root;
@@ -201,6 +204,21 @@ dlcoll_status_t dlc_broadcast_submit(dlcoll_comm *c, DLTensor *t, int root, dlco
     d->bits = dt.bits;
     d->lanes = dt.lanes;
     d->count = ph->out.t.numel;
+    int gathered = 0;
+    st = dlc_gathered_fits(c, p->bytes, &gathered, err);
+    if (st != DLCOLL_SUCCESS) {
+        dlc_phases_free(ph);
+        return st;
+    }
+    if (gathered) {
+        dlc_gathered *g = &ph->gath;
+        g->op_kind = DLC_OP_BROADCAST;
+        g->bytes = p->bytes;
+        g->mine = p->buf;
+        g->root = root;
+        g->out = p->buf;
+        return dlc_gathered_submit(c, "broadcast", ph, p->cqdata, out, err);
+    }
     ph->n = 2;
     ph->n_slots[1] = dlc_chain_phase_slots(c->size);
     ph->what[1] = "broadcast chain";

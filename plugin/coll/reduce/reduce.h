@@ -59,4 +59,10 @@ const dlc_red_kernels *dlc_red_kernels_half(DLDataType dt);
 const dlc_red_kernels *dlc_red_kernels_int(DLDataType dt);
 const dlc_red_kernels *dlc_red_kernels_bool(void);
 
+/* The table of dt's family built for AVX2 (kernels_avx2.c; NULL when not
+ * built so, or for bool and complex), and whether this CPU runs them.
+ * Bit-identical to the portable tables. */
+const dlc_red_kernels *dlc_red_kernels_avx2(DLDataType dt);
+int dlc_red_cpu_has_avx2(void);
+
 #endif

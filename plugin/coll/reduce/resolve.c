@@ -70,14 +70,20 @@ dlcoll_status_t dlc_red_resolve(const dlcoll_reduction_t *red, DLDataType dt, in
                         "reduction premul_sum of %s: premul_sum is for floating-point dtypes", dn);
     if (op == DLCOLL_RED_AVG && nranks < 1)
         return dlc_fail(err, DLCOLL_ERR_INTERNAL, "reduction avg over %d ranks", nranks);
-    if ((out->k = dlc_red_kernels_float(dt)) != NULL)
+    const dlc_red_kernels *vec = dlc_red_cpu_has_avx2() ? dlc_red_kernels_avx2(dt) : NULL;
+    if ((out->k = dlc_red_kernels_float(dt)) != NULL) {
+        out->k = vec ? vec : out->k;
         return DLCOLL_SUCCESS;
+    }
     if ((out->k = dlc_red_kernels_half(dt)) != NULL) {
+        out->k = vec ? vec : out->k;
         out->acc_size = sizeof(float);
         return DLCOLL_SUCCESS;
     }
-    if ((out->k = dlc_red_kernels_int(dt)) != NULL)
+    if ((out->k = dlc_red_kernels_int(dt)) != NULL) {
+        out->k = vec ? vec : out->k;
         return DLCOLL_SUCCESS;
+    }
     return dlc_fail(err, DLCOLL_ERR_UNSUPPORTED, "reduction %s of %s: dtype not supported", opn,
                     dn);
 }

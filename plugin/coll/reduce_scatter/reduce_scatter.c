@@ -1,7 +1,8 @@
 /*
  * coll/reduce_scatter/reduce_scatter.c -- reduce_scatter and
  * reduce_scatter_list: validation into the phases (coll/phases.h), the
- * agreement then one REDUCE ring phase.
+ * agreement then one REDUCE ring phase, or for a small input (all N blocks
+ * at most DLCOLL_GATHERED_MAX bytes) the gathered path (coll/gathered.c).
  *
  * Single input: contiguous, N blocks along dim 0, shape (N, *out) or
  * (N*out0, *out[1:]); block b is elements b*count .. (b+1)*count.  List:
@@ -142,6 +143,26 @@ dlcoll_status_t dlc_reduce_scatter_submit(dlcoll_comm *c, const DLTensor *input,
     for (int b = 0; b <= n; b++)
         ph->off[b] = (size_t)b * count;
     ph->unpack_out = ph->out.buf != NULL;
+    int gathered = 0;
+    st = dlc_gathered_fits(c, (size_t)n * ph->out.t.nbytes, &gathered, err);
+    if (st != DLCOLL_SUCCESS) {
+        dlc_phases_free(ph);
+        return st;
+    }
+    if (gathered) {
+        dlc_gathered *g = &ph->gath;
+        DLDataType gdt = ph->out.t.dtype;
+        g->op_kind = DLC_OP_REDUCE_SCATTER;
+        g->bytes = (size_t)n * ph->out.t.nbytes;
+        g->mine = ph->in_buf ? ph->in_buf : ph->ins[0].t.base;
+        g->red = p->red;
+        g->block = count;
+        g->out = dlc_stage_data(&ph->out);
+        dlc_phases_red_desc(ph, DLC_OP_REDUCE_SCATTER, &g->red, count);
+        return dlc_gathered_submit(
+            c, inputs ? "reduce_scatter_list" : "reduce_scatter", ph,
+            dlc_cqdata_make(DLC_OP_REDUCE_SCATTER, gdt.code, gdt.bits, ph->out.t.nbytes), out, err);
+    }
     p->mode = DLC_RING_REDUCE;
     p->n = n;
     p->rank = c->rank;
