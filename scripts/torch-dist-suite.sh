@@ -13,7 +13,9 @@
 # error line) and OUTDIR/summary.txt, and prints the summary.  Exit status 0
 # when the run completed (failing tests are results, not errors), 1 when
 # pytest did not run.
-#   DIST_SUITE_TIMEOUT  seconds per test (default 120), torch's own limit
+#   DIST_SUITE_TESTS    a file of test names, one a line: run only those
+#                       (e.g. tests/python/dist_suite/subset.txt); default all
+#   DIST_SUITE_TIMEOUT  seconds per test (default 300), torch's own limit
 #   DLCOLL_BUILD_DIR    where the shim is built (default build/; ./scripts/test-python.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,12 +36,21 @@ mkdir -p "$OUT"
     exit 1
 }
 
+SUITE=$ROOT/tests/python/dist_suite/run_dist_suite.py
+targets=("$SUITE")
+if [ -n "${DIST_SUITE_TESTS:-}" ]; then
+    targets=()
+    while read -r name; do
+        [ -n "$name" ] && targets+=("$SUITE::TestDistBackendWithSpawn::$name")
+    done <"$DIST_SUITE_TESTS"
+fi
+
 start=$SECONDS
 rc=0
 env BACKEND="$BACKEND" WORLD_SIZE=3 PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" \
     DLCOLL_BUILD_DIR="$BUILD" \
     "$PY" -m pytest -p no:cacheprovider -q -rN --junitxml="$OUT/junit.xml" \
-    "$ROOT/tests/python/dist_suite/run_dist_suite.py" "$@" >"$OUT/pytest.log" 2>&1 || rc=$?
+    "${targets[@]}" "$@" >"$OUT/pytest.log" 2>&1 || rc=$?
 elapsed=$((SECONDS - start))
 if [ ! -s "$OUT/junit.xml" ]; then
     tail -20 "$OUT/pytest.log" >&2

@@ -11,7 +11,7 @@ again, so they register dlcoll too.
 Run with pytest (scripts/torch-dist-suite.sh does, and writes the table):
     BACKEND=dlcoll PYTHONPATH=build/python python -m pytest tests/python/dist_suite/run_dist_suite.py
 Environment: BACKEND (dlcoll or gloo; default dlcoll), WORLD_SIZE (default 3),
-DIST_SUITE_TIMEOUT (seconds per test, default 120; caps torch's overrides too).
+DIST_SUITE_TIMEOUT (seconds per test, default 300; caps torch's overrides too).
 """
 import os
 import sys
@@ -21,7 +21,7 @@ os.environ.setdefault("BACKEND", "dlcoll")
 os.environ.setdefault("WORLD_SIZE", "3")
 os.environ.setdefault("INIT_METHOD", "env://")
 # The suite's per-test limit (torch reads it at import of common_distributed).
-_TIMEOUT = int(os.environ.setdefault("DIST_SUITE_TIMEOUT", "120"))
+_TIMEOUT = int(os.environ.setdefault("DIST_SUITE_TIMEOUT", "300"))
 os.environ["DISTRIBUTED_TESTS_DEFAULT_TIMEOUT"] = str(_TIMEOUT)
 # One TEMP_DIR for the whole run: the spawned ranks inherit it.
 if "TEMP_DIR" not in os.environ:
