@@ -2,20 +2,32 @@
 
     python results.py JUNIT_XML RESULTS_TSV BACKEND TORCH_VERSION SECONDS
 """
+import re
 import sys
 import xml.etree.ElementTree as ET
 
 
+ERROR_LINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception|Interrupt|Timeout)[A-Za-z]*: ")
+
+
 def first_error_line(element):
-    """The line of a failure that names the error (torch puts the ranks' tracebacks in the text)."""
+    """The exception a rank raised: torch's failure text is "RuntimeError: Process N exited
+    with error code 10 and exception:" followed by the rank's traceback, whose last
+    exception line names the error; a timeout says "Timing out after N seconds"."""
     text = (element.get("message") or "") + "\n" + (element.text or "")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("E "):
+            line = line[2:].strip()
+        if line:
+            lines.append(line)
     for line in lines:
-        # The rank's own exception, e.g. "RuntimeError: send is not supported by dlcoll"
-        for marker in ("Error: ", "Exception: ", "Timeout", "timed out", "Timing out"):
-            if marker in line and "Traceback" not in line:
-                return line[:300].replace("\t", " ")
-    return (lines[0] if lines else "")[:300].replace("\t", " ")
+        if "Timing out after" in line:
+            return line[:300].replace("\t", " ")
+    found = [l for l in lines if ERROR_LINE.match(l) and "exited with error code" not in l]
+    line = found[-1] if found else (lines[0] if lines else "")
+    return line[:300].replace("\t", " ")
 
 
 def main():
