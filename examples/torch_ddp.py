@@ -113,7 +113,14 @@ def launch(script, backend, n, steps, hidden):
     procs = [subprocess.Popen(cmd, env=dict(env, RANK=str(r), LOCAL_RANK=str(r)),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for r in range(n)]
-    outs = [p.communicate(timeout=600)[0] for p in procs]
+    deadline = time.monotonic() + 600
+    while any(p.poll() is None for p in procs):  # one rank failing ends the others
+        if any(p.poll() for p in procs) or time.monotonic() > deadline:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        time.sleep(0.05)
+    outs = [p.communicate()[0] for p in procs]
     if any(p.returncode for p in procs):
         sys.exit(f"{backend}: a rank failed:\n" + "\n".join(outs))
     line = next(l for l in outs[0].splitlines() if l.startswith("RESULT "))
