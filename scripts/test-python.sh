@@ -9,6 +9,7 @@
 #   DLCOLL_TORCH2=0          skip PyTorch 2.x (only Debian's 1.13)
 #   DLCOLL_TORCH2_SPEC=...   the pip requirement for 2.x (default torch==2.15.0)
 # Extra arguments go to pytest, e.g.  ./scripts/test-python.sh -k subgroups
+# (pytest -rs: every skip prints its reason, e.g. the FSDP2 tests on torch 1.13)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -86,7 +87,7 @@ for py in "${PYTHONS[@]}"; do
     version=$("$py" -c 'import torch; print(torch.__version__)')
     log "pytest with $py (torch $version)"
     rc=0
-    DLCOLL_BUILD_DIR="$BUILD" "$py" -m pytest -p no:cacheprovider -q "$ROOT/tests/python" "$@" || rc=$?
+    DLCOLL_BUILD_DIR="$BUILD" "$py" -m pytest -p no:cacheprovider -q -rs "$ROOT/tests/python" "$@" || rc=$?
     if [ $rc -eq 5 ]; then
         log "torch $version: pytest collected no tests"
         failed=1
