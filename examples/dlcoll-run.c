@@ -278,7 +278,7 @@ int main(int argc, char **argv)
         snprintf(env.init_method, sizeof env.init_method, "tcp://127.0.0.1:%d", dlcoll_port);
     }
     env.master_port = dlr_pick_free_port(dlcoll_port);
-    if (env.master_port < 0)
+    if (env.master_port < 0 || dlr_make_job_key(&env) != 0)
         return 1;
 
     ranks = calloc((size_t)opt.nranks, sizeof *ranks);

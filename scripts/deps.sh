@@ -6,6 +6,7 @@ set -euo pipefail
 
 PACKAGES=(build-essential cmake pkg-config libfabric-dev libfabric-bin libhwloc-dev
           libcriterion-dev libdlpack-dev iproute2 binutils
+          libsodium-dev # the tcp:// store's challenge-response (HMAC-SHA256, randombytes)
           clang        # scripts/build-matrix.sh: the clang build
           clang-format # scripts/check-format.sh (.clang-format)
           openmpi-bin)  # mpirun: the MindSpore drop-in library is tested under it

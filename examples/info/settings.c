@@ -60,6 +60,8 @@ static const char *setting_value(dlc_setting_id id, const char **var, char *buf,
         if (i == DLC_ENV_MASTER_PORT || i == DLC_ENV_MS_SCHED_PORT)
             continue; /* only with its address, above */
         *var = row->name;
+        if (row->flags & DLC_ENV_SECRET)
+            return strcmp(v, "insecure") == 0 ? "insecure (authentication off)" : "set (hidden)";
         return v;
     }
     return dlc_setting_table[id].dflt;

@@ -48,7 +48,14 @@ typedef struct dlr_job_env {
     char init_method[1024];   /* DLCOLL_INIT_METHOD                          */
     char master_addr[64];     /* MASTER_ADDR                                 */
     int master_port;          /* MASTER_PORT                                 */
+    char job_key[65];         /* DLCOLL_JOB_KEY: 32 random bytes in hex, or
+                                 "" when the user set DLCOLL_JOB_KEY or
+                                 DLCOLL_JOB_KEY_FILE (theirs is passed on)  */
 } dlr_job_env;
+
+/* A fresh job key (getrandom) into env->job_key, unless the launcher's own
+ * environment names one.  0, or -1 with a message on stderr. */
+int dlr_make_job_key(dlr_job_env *env);
 
 /* Ask the kernel for a free TCP port on 127.0.0.1 that differs from `avoid`
  * (0: any).  Returns the port, or -1 with a message on stderr. */

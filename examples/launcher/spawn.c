@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -48,6 +49,31 @@ int dlr_pick_free_port(int avoid)
     }
     fprintf(stderr, "dlcoll-run: cannot find a second free port on 127.0.0.1\n");
     return -1;
+}
+
+int dlr_make_job_key(dlr_job_env *env)
+{
+    const char *k = getenv("DLCOLL_JOB_KEY"), *f = getenv("DLCOLL_JOB_KEY_FILE");
+    env->job_key[0] = '\0';
+    if ((k && k[0]) || (f && f[0]))
+        return 0; /* the user's key reaches the ranks through the environment */
+    unsigned char raw[32];
+    size_t got = 0;
+    while (got < sizeof raw) {
+        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            fprintf(stderr, "dlcoll-run: cannot make a job key: getrandom: %s\n",
+                    strerror(errno));
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(env->job_key + 2 * i, 3, "%02x", raw[i]);
+    memset(raw, 0, sizeof raw);
+    return 0;
 }
 
 static void set_int_env(const char *name, long value)
@@ -107,6 +133,10 @@ static void become_rank(const dlr_options *opt, const dlr_job_env *env, int rank
         setenv("DLCOLL_PROVIDER", opt->provider, 1);
     if (opt->timeout_ms > 0)
         set_int_env("DLCOLL_TIMEOUT", opt->timeout_ms);
+    /* The job secret (docs/security.md): only the ranks have it.  The
+     * environment of a process is readable by its user only. */
+    if (env->job_key[0])
+        setenv("DLCOLL_JOB_KEY", env->job_key, 1);
     /* All ranks are on this host: keep IP providers on loopback unless the
      * user chose an interface. */
     setenv("FI_TCP_IFACE", "lo", 0);

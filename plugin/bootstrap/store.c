@@ -18,8 +18,7 @@ dlcoll_status_t dlc_store_open(const dlc_settings *s, dlc_store **out, dlc_err *
             return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                             "host store is missing (NULL store or NULL set/get callback)");
         return dlc_store_host_open(s->store, timeout_ms, out, err);
-    case DLC_RDV_TCP:
-        return dlc_store_tcp_open(s->rdv_host, s->rdv_port, s->rank, timeout_ms, out, err);
+    case DLC_RDV_TCP: return dlc_store_tcp_open(s, timeout_ms, out, err);
     case DLC_RDV_FILE: return dlc_store_file_open(s->rdv_path, timeout_ms, out, err);
     }
     return dlc_fail(err, DLCOLL_ERR_INTERNAL, "unknown rendezvous kind %d", (int)s->rdv);
@@ -164,8 +163,12 @@ dlcoll_status_t dlc_store_allgather(dlc_store *st, const char *prefix, int rank,
         if (any_missing) {
             char list[256];
             int count = format_ranks(list, sizeof list, missing, n);
-            rc = dlc_fail(err, DLCOLL_ERR_TIMEOUT, "%s %s did not publish %s within %d ms (%s)",
-                          count == 1 ? "rank" : "ranks", list, prefix, timeout_ms, st->name);
+            char note[300] = "";
+            if (st->ops->note)
+                st->ops->note(st, note, sizeof note);
+            rc = dlc_fail(err, DLCOLL_ERR_TIMEOUT, "%s %s did not publish %s within %d ms (%s)%s%s",
+                          count == 1 ? "rank" : "ranks", list, prefix, timeout_ms, st->name,
+                          note[0] ? "; " : "", note);
         } else {
             rc = DLCOLL_SUCCESS;
         }

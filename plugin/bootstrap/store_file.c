@@ -11,6 +11,12 @@
  * so a hash collision is detected instead of returning a wrong value.
  *
  * File layout: "DLCF", key length (4 bytes, little-endian), key, value.
+ *
+ * The directory must belong to this user and be writable by nobody else
+ * (one it creates is 0700; files are 0600).  Key files are opened with
+ * O_NOFOLLOW | O_NONBLOCK and must be regular files, so a symbolic link or a
+ * FIFO put at a key's path is an error, never a wait past the timeout
+ * (docs/security.md, "The store").
  */
 #include "plugin/bootstrap/store_impl.h"
 
@@ -91,7 +97,7 @@ static dlcoll_status_t file_set(dlc_store *base, const char *key, const void *va
     snprintf(tmp, sizeof tmp, "%s/.tmp.%.40s.%ld.%lu", fs->dir, host, (long)getpid(),
              atomic_fetch_add(&tmp_counter, 1));
 
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "%s: set '%s': cannot create %s: %s", base->name,
                         key, tmp, strerror(errno));
@@ -127,6 +133,10 @@ static dlcoll_status_t read_value(file_store *fs, int fd, const char *path, cons
     if (fstat(fd, &sb) != 0)
         return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP, "%s: cannot stat %s: %s", fs->base.name, path,
                         strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP,
+                        "%s: %s is not a regular file (mode %06o): refused", fs->base.name, path,
+                        (unsigned)sb.st_mode);
     size_t klen = strlen(key);
     size_t size = (size_t)sb.st_size;
     if (size < HEADER_LEN + klen || size - HEADER_LEN - klen > DLC_STORE_MAX_VALUE)
@@ -142,7 +152,7 @@ static dlcoll_status_t read_value(file_store *fs, int fd, const char *path, cons
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            break;
+            break; /* EAGAIN too: a regular file never gives it */
         got += (size_t)n;
     }
     uint32_t stored_klen = 0;
@@ -174,7 +184,11 @@ static dlcoll_status_t file_get(dlc_store *base, const char *key, void *buf, siz
     int64_t deadline = dlc_store_now_ms() + timeout_ms;
     int nap_ms = 1;
     for (;;) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        /* O_NONBLOCK: opening a FIFO does not wait for a writer (read_value refuses it). */
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0 && errno == ELOOP)
+            return dlc_fail(err, DLCOLL_ERR_BOOTSTRAP,
+                            "%s: get '%s': %s is a symbolic link: refused", base->name, key, path);
         if (fd >= 0) {
             dlcoll_status_t rc = read_value(fs, fd, path, key, buf, cap, len, err);
             close(fd);
@@ -198,7 +212,7 @@ static void file_close(dlc_store *base)
     free(base);
 }
 
-static const dlc_store_ops file_ops = {file_set, file_get, file_close};
+static const dlc_store_ops file_ops = {file_set, file_get, file_close, NULL};
 
 /* mkdir -p: create every missing component of path. */
 static int make_dirs(char *path)
@@ -208,7 +222,7 @@ static int make_dirs(char *path)
             continue;
         char saved = *p;
         *p = '\0';
-        int rc = mkdir(path, 0777);
+        int rc = mkdir(path, 0700);
         int e = errno;
         *p = saved;
         if (rc != 0 && e != EEXIST) {
@@ -248,6 +262,10 @@ dlcoll_status_t dlc_store_file_open(const char *dir, int timeout_ms, dlc_store *
         why = strerror(errno);
     else if (!S_ISDIR(sb.st_mode))
         why = "not a directory";
+    else if (sb.st_uid != geteuid())
+        why = "it belongs to another user (refused: its owner could forge every key)";
+    else if ((sb.st_mode & 022) != 0)
+        why = "group or others may write to it (refused: chmod go-w, or use a new directory)";
     else if (access(fs->dir, W_OK | X_OK) != 0)
         why = strerror(errno);
     if (why != NULL) {

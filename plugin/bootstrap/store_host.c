@@ -51,7 +51,7 @@ static void host_close(dlc_store *base)
     free(base); /* the host owns its store */
 }
 
-static const dlc_store_ops host_ops = {host_set, host_get, host_close};
+static const dlc_store_ops host_ops = {host_set, host_get, host_close, NULL};
 
 dlcoll_status_t dlc_store_host_open(const dlcoll_store_t *host, int timeout_ms, dlc_store **out,
                                     dlc_err *err)

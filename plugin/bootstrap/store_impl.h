@@ -27,6 +27,9 @@ typedef struct dlc_store_ops {
     dlcoll_status_t (*get)(dlc_store *st, const char *key, void *buf, size_t cap, size_t *len,
                            int timeout_ms, dlc_err *err);
     void (*close)(dlc_store *st);
+    /* Optional: what the store refused lately (rank 0's tcp:// server), for
+     * a timeout's message; "" when nothing. */
+    void (*note)(dlc_store *st, char *buf, size_t cap);
 } dlc_store_ops;
 
 /* Every implementation's struct starts with this. */
@@ -39,9 +42,10 @@ struct dlc_store {
 dlcoll_status_t dlc_store_host_open(const dlcoll_store_t *host, int timeout_ms, dlc_store **out,
                                     dlc_err *err);
 dlcoll_status_t dlc_store_file_open(const char *dir, int timeout_ms, dlc_store **out, dlc_err *err);
-/* rank 0 also serves the store on host:port. */
-dlcoll_status_t dlc_store_tcp_open(const char *host, int port, int rank, int timeout_ms,
-                                   dlc_store **out, dlc_err *err);
+/* tcp://s->rdv_host:s->rdv_port, with the job key and bounds of s; rank 0
+ * also serves the store. */
+dlcoll_status_t dlc_store_tcp_open(const dlc_settings *s, int timeout_ms, dlc_store **out,
+                                   dlc_err *err);
 
 /* Monotonic clock in milliseconds. */
 static inline int64_t dlc_store_now_ms(void)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "plugin/util/job_key.h"
 #include "plugin/util/log.h"
 #include "plugin/util/settings_table.h"
 
@@ -494,6 +495,57 @@ static dlcoll_status_t resolve_tuning(const env_reader *env, dlc_settings *out, 
     return st;
 }
 
+/* The job secret: DLCOLL_JOB_KEY, else the file DLCOLL_JOB_KEY_FILE names. */
+static dlcoll_status_t resolve_job_key(const env_reader *env, dlc_settings *out, dlc_err *err)
+{
+    const char *v = env_get(env, VAR(DLCOLL_JOB_KEY));
+    if (v != NULL) {
+        out->job_key_from = VAR(DLCOLL_JOB_KEY);
+        return dlc_job_key_from_text(VAR(DLCOLL_JOB_KEY), v, out->job_key, sizeof out->job_key,
+                                     &out->job_key_len, &out->job_key_insecure, err);
+    }
+    if ((v = env_get(env, VAR(DLCOLL_JOB_KEY_FILE))) != NULL) {
+        out->job_key_from = VAR(DLCOLL_JOB_KEY_FILE);
+        return dlc_job_key_from_file(VAR(DLCOLL_JOB_KEY_FILE), v, out->job_key, sizeof out->job_key,
+                                     &out->job_key_len, &out->job_key_insecure, err);
+    }
+    return DLCOLL_SUCCESS;
+}
+
+/* An optional integer variable in [lo, hi]; *out stays 0 (the default) when unset. */
+static dlcoll_status_t env_bounded(const env_reader *env, const char *name, long long lo,
+                                   long long hi, long long *out, dlc_err *err)
+{
+    const char *s = env_get(env, name);
+    unsigned long long v;
+    *out = 0;
+    if (s == NULL)
+        return DLCOLL_SUCCESS;
+    if (parse_bytes(s, (unsigned long long)lo, (unsigned long long)hi, &v) != 0)
+        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT, "%s='%s' is not an integer in %lld..%lld",
+                        name, s, lo, hi);
+    *out = (long long)v;
+    return DLCOLL_SUCCESS;
+}
+
+/* The bounds of rank 0's tcp:// store server (docs/security.md, "The store"). */
+static dlcoll_status_t resolve_store_bounds(const env_reader *env, dlc_settings *out, dlc_err *err)
+{
+    long long conns = 0, idle = 0;
+    dlcoll_status_t st =
+        env_bounded(env, VAR(DLCOLL_STORE_MAX_KEYS), 16, INT_MAX, &out->store_max_keys, err);
+    if (st == DLCOLL_SUCCESS)
+        st = env_bounded(env, VAR(DLCOLL_STORE_MAX_BYTES), 64 << 10, LLONG_MAX,
+                         &out->store_max_bytes, err);
+    if (st == DLCOLL_SUCCESS)
+        st = env_bounded(env, VAR(DLCOLL_STORE_MAX_CONNS), 4, 1 << 20, &conns, err);
+    if (st == DLCOLL_SUCCESS)
+        st = env_bounded(env, VAR(DLCOLL_STORE_IDLE_MS), 1, INT_MAX, &idle, err);
+    out->store_max_conns = (int)conns;
+    out->store_idle_ms = (int)idle;
+    return st;
+}
+
 dlcoll_status_t dlc_settings_resolve(const dlcoll_config_t *config, dlc_getenv_fn getenv_fn,
                                      void *getenv_ctx, dlc_settings *out, dlc_err *err)
 {
@@ -509,6 +561,10 @@ dlcoll_status_t dlc_settings_resolve(const dlcoll_config_t *config, dlc_getenv_f
     if ((st = resolve_rendezvous(&c, &env, out, err)) != DLCOLL_SUCCESS)
         return st;
     if ((st = resolve_tuning(&env, out, err)) != DLCOLL_SUCCESS)
+        return st;
+    if ((st = resolve_job_key(&env, out, err)) != DLCOLL_SUCCESS)
+        return st;
+    if ((st = resolve_store_bounds(&env, out, err)) != DLCOLL_SUCCESS)
         return st;
     return resolve_misc(&c, &env, out, err);
 }

@@ -11,6 +11,8 @@
  *   timeout:     config.timeout_ms, DLCOLL_TIMEOUT (ms), DLCOLL_DEFAULT_TIMEOUT_MS
  *   provider:    config.provider, DLCOLL_PROVIDER, automatic ("")
  *   log level:   config.log_level, DLCOLL_DEBUG, WARN
+ *   job key:     DLCOLL_JOB_KEY, DLCOLL_JOB_KEY_FILE (docs/security.md)
+ *   store:       DLCOLL_STORE_MAX_KEYS, _MAX_BYTES, _MAX_CONNS, _IDLE_MS
  *   tuning:      DLCOLL_SHM_SLOT_BYTES, DLCOLL_SHM_CMA_MIN, DLCOLL_STREAM_MIN_BYTES,
  *                DLCOLL_GATHERED_MAX
  *                (byte counts; unset = automatic)
@@ -52,6 +54,18 @@ typedef struct dlc_settings {
     long long shm_cma_min;      /* DLCOLL_SHM_CMA_MIN; -1 = automatic, 0 = never CMA */
     long long stream_min_bytes; /* DLCOLL_STREAM_MIN_BYTES; -1 = automatic, 0 = never stream */
     long long gathered_max;     /* DLCOLL_GATHERED_MAX; -1 = automatic, 0 = never */
+    /* The job secret (docs/security.md): DLCOLL_JOB_KEY, else the contents of
+     * DLCOLL_JOB_KEY_FILE; job_key_len 0 when there is none.  job_key_insecure:
+     * DLCOLL_JOB_KEY=insecure, the explicit opt-out. */
+    unsigned char job_key[256];
+    size_t job_key_len;
+    int job_key_insecure;
+    const char *job_key_from; /* the variable, or NULL */
+    /* Bounds of rank 0's tcp:// store server; 0 = the default. */
+    long long store_max_keys;  /* DLCOLL_STORE_MAX_KEYS */
+    long long store_max_bytes; /* DLCOLL_STORE_MAX_BYTES */
+    int store_max_conns;       /* DLCOLL_STORE_MAX_CONNS */
+    int store_idle_ms;         /* DLCOLL_STORE_IDLE_MS */
     /* Where each value came from ("config", "DLCOLL_RANK", ...), for INFO logs. */
     const char *rank_from, *size_from, *rdv_from;
 } dlc_settings;

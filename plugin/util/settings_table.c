@@ -11,6 +11,8 @@
 #define AT_INIT "init"
 #define INT_FORM "integer"
 #define BYTES "byte count (decimal digits)"
+#define SEC "docs/security.md"
+#define AT_OPEN "init (tcp:// store, rank 0's server)"
 
 const dlc_setting_info dlc_setting_table[DLC_SET_COUNT] = {
     [DLC_SET_RANK] = {"rank", "config.rank", "none (init fails)"},
@@ -25,6 +27,11 @@ const dlc_setting_info dlc_setting_table[DLC_SET_COUNT] = {
     [DLC_SET_SHM_CMA_MIN] = {"shm_cma_min", NULL, "auto"},
     [DLC_SET_STREAM_MIN_BYTES] = {"stream_min_bytes", NULL, "auto"},
     [DLC_SET_GATHERED_MAX] = {"gathered_max", NULL, "65536"},
+    [DLC_SET_JOB_KEY] = {"job_key", NULL, "none: tcp:// only on loopback, with a warning"},
+    [DLC_SET_STORE_MAX_KEYS] = {"store_max_keys", NULL, "262144"},
+    [DLC_SET_STORE_MAX_BYTES] = {"store_max_bytes", NULL, "268435456"},
+    [DLC_SET_STORE_MAX_CONNS] = {"store_max_conns", NULL, "4096 (at most half the fd limit)"},
+    [DLC_SET_STORE_IDLE_MS] = {"store_idle_ms", NULL, "10000 (at most timeout_ms)"},
     [DLC_SET_PLUGIN_PATH] = {"plugin_path", "dlcoll_load(path)", "libdlcoll.so"},
     [DLC_SET_MS_HELPER] = {"ms_helper", NULL, "libdlcoll_ms.so next to the plugin"},
     [DLC_SET_MS_ROLE] = {"ms_role", NULL, "unset: a rank"},
@@ -107,6 +114,26 @@ const dlc_env_var dlc_env_table[DLC_ENV_COUNT] = {
     [DLC_ENV_DLCOLL_GATHERED_MAX] = {"DLCOLL_GATHERED_MAX", DLC_SET_GATHERED_MAX,
                                      BYTES "; 0 = never", "65536 (216 without a shared segment)",
                                      AT_INIT, PLUG, ABI6, DLC_ENV_PLUGIN},
+    [DLC_ENV_DLCOLL_JOB_KEY] = {"DLCOLL_JOB_KEY", DLC_SET_JOB_KEY,
+                                "16..255 characters (dlcoll-run: 64 hex digits), or insecure",
+                                "DLCOLL_JOB_KEY_FILE", AT_INIT, PLUG, SEC,
+                                DLC_ENV_PLUGIN | DLC_ENV_SECRET},
+    [DLC_ENV_DLCOLL_JOB_KEY_FILE] = {"DLCOLL_JOB_KEY_FILE", DLC_SET_JOB_KEY,
+                                     "path of a regular file of yours, mode 0600 or stricter",
+                                     "none: tcp:// only on loopback, with a warning", AT_INIT, PLUG,
+                                     SEC, DLC_ENV_PLUGIN},
+    [DLC_ENV_DLCOLL_STORE_MAX_KEYS] = {"DLCOLL_STORE_MAX_KEYS", DLC_SET_STORE_MAX_KEYS,
+                                       "integer 16..2^31-1", "262144", AT_OPEN, PLUG, SEC,
+                                       DLC_ENV_PLUGIN},
+    [DLC_ENV_DLCOLL_STORE_MAX_BYTES] = {"DLCOLL_STORE_MAX_BYTES", DLC_SET_STORE_MAX_BYTES,
+                                        BYTES " >= 64 KiB", "256 MiB", AT_OPEN, PLUG, SEC,
+                                        DLC_ENV_PLUGIN},
+    [DLC_ENV_DLCOLL_STORE_MAX_CONNS] = {"DLCOLL_STORE_MAX_CONNS", DLC_SET_STORE_MAX_CONNS,
+                                        "integer 4..1048576", "4096, at most half of RLIMIT_NOFILE",
+                                        AT_OPEN, PLUG, SEC, DLC_ENV_PLUGIN},
+    [DLC_ENV_DLCOLL_STORE_IDLE_MS] = {"DLCOLL_STORE_IDLE_MS", DLC_SET_STORE_IDLE_MS,
+                                      "milliseconds > 0", "10000, at most DLCOLL_TIMEOUT", AT_OPEN,
+                                      PLUG, SEC, DLC_ENV_PLUGIN},
 
     [DLC_ENV_DLCOLL_PLUGIN] = {"DLCOLL_PLUGIN", DLC_SET_PLUGIN_PATH, "path of libdlcoll.so",
                                "libdlcoll.so (the dynamic linker's search path)",

@@ -34,6 +34,11 @@ typedef enum dlc_setting_id {
     DLC_SET_SHM_CMA_MIN,
     DLC_SET_STREAM_MIN_BYTES,
     DLC_SET_GATHERED_MAX,
+    DLC_SET_JOB_KEY,
+    DLC_SET_STORE_MAX_KEYS,
+    DLC_SET_STORE_MAX_BYTES,
+    DLC_SET_STORE_MAX_CONNS,
+    DLC_SET_STORE_IDLE_MS,
     DLC_SET_PLUGIN_COUNT,
     /* Read by hosts and the bindings, not by the plugin. */
     DLC_SET_PLUGIN_PATH = DLC_SET_PLUGIN_COUNT,
@@ -77,6 +82,13 @@ typedef enum dlc_env_id {
     DLC_ENV_DLCOLL_SHM_CMA_MIN,
     DLC_ENV_DLCOLL_STREAM_MIN_BYTES,
     DLC_ENV_DLCOLL_GATHERED_MAX,
+    /* the tcp:// store (docs/security.md) */
+    DLC_ENV_DLCOLL_JOB_KEY,
+    DLC_ENV_DLCOLL_JOB_KEY_FILE,
+    DLC_ENV_DLCOLL_STORE_MAX_KEYS,
+    DLC_ENV_DLCOLL_STORE_MAX_BYTES,
+    DLC_ENV_DLCOLL_STORE_MAX_CONNS,
+    DLC_ENV_DLCOLL_STORE_IDLE_MS,
     /* hosts and bindings */
     DLC_ENV_DLCOLL_PLUGIN,
     DLC_ENV_DLCOLL_MS_HELPER,
@@ -88,6 +100,7 @@ typedef enum dlc_env_id {
 /* Row flags. */
 #define DLC_ENV_NUMERIC_ONLY 0x1u /* skipped (not an error) when not an integer */
 #define DLC_ENV_PLUGIN 0x2u       /* read by libdlcoll.so itself */
+#define DLC_ENV_SECRET 0x4u       /* its value is never printed (dlcoll-info says "set") */
 
 typedef struct dlc_env_var {
     const char *name;       /* "DLCOLL_RANK" */

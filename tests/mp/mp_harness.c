@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -119,6 +120,9 @@ int mp_flag_wait(mp_ctx *ctx, int i, long value, int timeout_ms)
     return 0;
 }
 
+/* The job key of the current run's ranks (tcp:// rendezvous). */
+static char mp_job_key[65];
+
 /* Everything a child does; never returns. */
 static void child_main(const mp_opts *o, int rank, pid_t parent, int wfd, mp_shared *sh,
                        const char *init_method, mp_rank_fn fn, void *arg)
@@ -131,6 +135,10 @@ static void child_main(const mp_opts *o, int rank, pid_t parent, int wfd, mp_sha
     child_wfd = wfd;
     child_shared = sh;
     setenv("FI_TCP_IFACE", "lo", 1);
+    /* Like dlcoll-run: the ranks of one run share a fresh job key (a test's
+     * child_setup may change or unset it). */
+    if (strncmp(init_method, "tcp://", 6) == 0)
+        setenv("DLCOLL_JOB_KEY", mp_job_key, 0);
 
     mp_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
@@ -300,6 +308,11 @@ static void record_status(mp_rank_result *rr, int st, double t0)
 
 void mp_run_opts(const mp_opts *opts, mp_rank_fn fn, void *arg, mp_result *res)
 {
+    unsigned char raw[32];
+    cr_assert_eq(getrandom(raw, sizeof raw, 0), (ssize_t)sizeof raw, "getrandom: %s",
+                 strerror(errno));
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(mp_job_key + 2 * i, 3, "%02x", raw[i]);
     mp_opts o = *opts;
     if (o.n < 1)
         o.n = 1;

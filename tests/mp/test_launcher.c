@@ -38,8 +38,10 @@ static void lt_sleep_ms(long ms)
  * ("NAME=VALUE" sets, "NAME" unsets). */
 static void lt_child_env(const char *const *env)
 {
-    static const char *const cleared[] = {"DLCOLL_PROVIDER", "DLCOLL_TIMEOUT", "DLCOLL_INIT_METHOD",
-                                          "FI_TCP_IFACE", NULL};
+    static const char *const cleared[] = {"DLCOLL_PROVIDER",     "DLCOLL_TIMEOUT",
+                                          "DLCOLL_INIT_METHOD",  "FI_TCP_IFACE",
+                                          "DLCOLL_JOB_KEY",      "DLCOLL_JOB_KEY_FILE",
+                                          NULL};
     for (int i = 0; cleared[i]; i++)
         unsetenv(cleared[i]);
     for (int i = 0; env && env[i]; i++) {
@@ -543,4 +545,47 @@ Test(launcher, accepts_the_other_spellings_of_n, .timeout = 120)
         cr_expect_eq(lt_count(r.out, "[rank 1] x\n"), 1, "case %zu:\n%s", i, r.out);
         lt_free(&r);
     }
+}
+
+/* ------------------------------------------------------------------ the job key */
+
+/* The DLCOLL_JOB_KEY each of n ranks printed as "key=<value>" (stdout, any order). */
+static void lt_keys(const char *out, int n, char keys[][300])
+{
+    int found = 0;
+    for (const char *p = strstr(out, "key="); p && found < n; p = strstr(p + 4, "key=")) {
+        size_t len = strcspn(p + 4, "\n");
+        cr_assert(len < 300);
+        memcpy(keys[found], p + 4, len);
+        keys[found++][len] = '\0';
+    }
+    cr_assert_eq(found, n, "%d key lines in:\n%s", found, out);
+}
+
+Test(launcher, gives_the_ranks_a_fresh_job_key, .timeout = 120)
+{
+    const char *args[] = {"-n", "2", "--", "sh", "-c", "echo \"key=$DLCOLL_JOB_KEY\"", NULL};
+    char first[2][300], second[2][300];
+    lt_result r = lt_run(args);
+    cr_assert_eq(lt_code(&r), 0, "stderr:\n%s", r.err);
+    lt_keys(r.out, 2, first);
+    lt_free(&r);
+    r = lt_run(args);
+    cr_assert_eq(lt_code(&r), 0, "stderr:\n%s", r.err);
+    lt_keys(r.out, 2, second);
+    lt_free(&r);
+    cr_assert_eq(strlen(first[0]), 64, "key '%s'", first[0]);
+    cr_assert_eq(strspn(first[0], "0123456789abcdef"), 64, "key '%s' is not hex", first[0]);
+    cr_assert_str_eq(first[0], first[1], "the ranks got different keys");
+    cr_assert_str_eq(second[0], second[1], "the ranks got different keys");
+    cr_assert_str_neq(first[0], second[0], "two jobs got the same key");
+
+    /* A key the user set passes through unchanged. */
+    const char *env[] = {"DLCOLL_JOB_KEY=the-users-own-job-key", NULL};
+    r = lt_run_env(env, NULL, args);
+    cr_assert_eq(lt_code(&r), 0, "stderr:\n%s", r.err);
+    lt_keys(r.out, 2, first);
+    cr_assert_str_eq(first[0], "the-users-own-job-key");
+    cr_assert_str_eq(first[1], "the-users-own-job-key");
+    lt_free(&r);
 }
