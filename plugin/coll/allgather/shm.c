@@ -138,6 +138,8 @@ static dlcoll_status_t set_mode(shm_state *s, int mode, dlc_err *err)
     return DLCOLL_SUCCESS;
 }
 
+static dlcoll_status_t start_mapped(dlcoll_request *r, shm_state *s, dlc_err *err);
+
 static dlcoll_status_t shm_start(dlcoll_request *r, dlc_err *err)
 {
     shm_state *s = r->state;
@@ -146,8 +148,17 @@ static dlcoll_status_t shm_start(dlcoll_request *r, dlc_err *err)
     if (p->n == 1)
         return dlc_ag_place_own_block(p, NULL, err);
     dlcoll_status_t st = dlc_shm_seg_get(r->comm, &s->seg, err);
+    if (st == DLCOLL_IN_PROGRESS)
+        return DLCOLL_SUCCESS; /* the creator has not made it yet: advance() retries */
     if (st != DLCOLL_SUCCESS)
         return st;
+    return start_mapped(r, s, err);
+}
+
+/* The rest of start, once the segment is mapped. */
+static dlcoll_status_t start_mapped(dlcoll_request *r, shm_state *s, dlc_err *err)
+{
+    dlc_ag_plan *p = &s->plan;
     s->chunk = s->seg->slot_bytes;
     /* Stream when the outputs of all members (n * n * bytes) outgrow the cache. */
     const dlc_settings *set = &r->w->settings;
@@ -376,6 +387,16 @@ static dlcoll_status_t shm_advance(dlcoll_request *r, int *progressed, dlc_err *
     int n = p->n, me = p->rank;
     if (n == 1)
         return DLCOLL_SUCCESS;
+    if (!s->seg) {
+        dlcoll_status_t st = dlc_shm_seg_get(r->comm, &s->seg, err);
+        if (st == DLCOLL_IN_PROGRESS)
+            return st;
+        if (st == DLCOLL_SUCCESS)
+            st = start_mapped(r, s, err);
+        if (st != DLCOLL_SUCCESS)
+            return st;
+        *progressed = 1;
+    }
     dlc_shm_seg *g = s->seg;
     int q;
     /* Publish this member's CMA verdict as soon as it can (a peer may be
