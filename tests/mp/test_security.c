@@ -22,6 +22,7 @@
 
 #include "mp_capture.h"
 #include "mp_gather.h"
+#include "plugin/core/world.h"
 
 #define ROGUE DLCOLL_BUILD_DIR "/tests/rogue_notice"
 
@@ -162,3 +163,85 @@ Test(security, stranger_notice_dropped_shm_rank1) { run_forged("shm", "448", 1);
 Test(security, stranger_notice_dropped_tcp_rank0) { run_forged("tcp", "448", 0); }
 Test(security, stranger_notice_dropped_tcp_rank1) { run_forged("tcp", "448", 1); }
 Test(security, oversized_notice_bounded_tcp) { run_forged("tcp", "268435456", 0); }
+
+/* ------------------------------------------------------------------ segments */
+
+/* The segment name of the group the test splits off next, computed as a
+ * stranger could: from rank 0's host record in the store and the group's
+ * id (rank 0's first proposal: (0 + 1) << 10 | 1). */
+static int segment_path(mp_ctx *ctx, char *path, size_t cap)
+{
+    char file[1200];
+    snprintf(file, sizeof file, "%s/dlcoll%%2Fhost%%2F0", ctx->init_method + strlen("file://"));
+    unsigned char buf[4096];
+    FILE *f = fopen(file, "rb");
+    MP_REQUIRE(ctx, f, "%s: %s", file, strerror(errno));
+    size_t got = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    size_t klen = strlen("dlcoll/host/0");
+    MP_REQUIRE(ctx, got >= 8 + klen + sizeof(dlc_host_rec), "%s: %zu bytes", file, got);
+    dlc_host_rec rec;
+    memcpy(&rec, buf + 8 + klen, sizeof rec);
+    snprintf(path, cap, "/dev/shm/dlcoll-%016llx-%u", (unsigned long long)rec.nonce, (1u << 10) | 1u);
+    return 0;
+}
+
+enum { F_PLANTED = 2 };
+enum { R_SEG_STATUS = 1 };
+
+/* Rank 0 plants /dev/shm/<a new group's segment> with mode 0666 before the
+ * group's first operation: every rank must refuse it, nobody writes to it. */
+static int planted_segment(mp_ctx *ctx)
+{
+    char path[256];
+    if (ctx->rank == 0) {
+        if (segment_path(ctx, path, sizeof path))
+            return 1;
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0666);
+        MP_REQUIRE(ctx, fd >= 0, "planting %s: %s", path, strerror(errno));
+        fchmod(fd, 0666);
+        close(fd);
+        ctx->flags[F_PLANTED] = 1;
+    }
+    while (!ctx->flags[F_PLANTED])
+        usleep(1000);
+    dlcoll_comm_t g = NULL;
+    MP_OK_ON(ctx, ctx->comm, ctx->p->group_split(ctx->comm, 0, ctx->rank, &g));
+    mp_ag_spec sp = MP_SPEC(mp_dt(kDLFloat, 32), 1, 64);
+    mp_ag a;
+    if (mp_ag_prepare(ctx, &a, &sp, ctx->rank, ctx->size, NULL))
+        return 1;
+    dlcoll_status_t st = ctx->p->allgather(g, &a.tin, &a.tout, NULL);
+    const char *e = ctx->p->last_error(g);
+    ctx->report[R_SEG_STATUS] = st;
+    MP_EXPECT(ctx, st != DLCOLL_SUCCESS, "allgather through a planted segment succeeded");
+    MP_EXPECT(ctx, e && strstr(e, "/dev/shm/dlcoll-") && strstr(e, "0666"),
+              "the error does not name the planted object and its mode: %s", e ? e : "(null)");
+    mp_ag_free(&a);
+    ctx->p->group_destroy(g);
+    __atomic_fetch_add(&ctx->flags[F_CHECKED], 1, __ATOMIC_SEQ_CST);
+    if (ctx->rank == 0) {
+        while (ctx->flags[F_CHECKED] < ctx->size)
+            usleep(1000);
+        struct stat sb;
+        MP_EXPECT(ctx, stat(path, &sb) == 0 && sb.st_size == 0 && (sb.st_mode & 0777) == 0666,
+                  "the planted object was used: %lld bytes, mode %o", (long long)sb.st_size,
+                  (unsigned)sb.st_mode);
+        unlink(path);
+    }
+    return 0;
+}
+
+Test(security, planted_segment_refused)
+{
+    mp_opts o = {.n = 2, .provider = "shm", .init = MP_INIT_FILE, .timeout_ms = 5000,
+                 .deadline_ms = 60000, .no_finalize = 0, .child_setup = mp_setup_env,
+                 .setup_arg = "DLCOLL_ALGO=shm"};
+    mp_result *res = mp_result_new();
+    mp_run_opts(&o, planted_segment, NULL, res);
+    mp_assert_all_ok(res);
+    cr_expect(res->r[0].report[R_SEG_STATUS] == res->r[1].report[R_SEG_STATUS],
+              "the ranks' verdicts differ: %ld and %ld", res->r[0].report[R_SEG_STATUS],
+              res->r[1].report[R_SEG_STATUS]);
+    mp_result_free(res);
+}
