@@ -113,7 +113,9 @@ static void seg_free(dlc_shm_seg *s)
 {
     if (s->base)
         munmap(s->base, s->size);
-    free(s->cma_verified);
+    for (int q = 0; s->cma_pin && q < s->n; q++)
+        dlc_cma_pin_close(&s->cma_pin[q]);
+    free(s->cma_pin);
     free(s);
 }
 
@@ -187,11 +189,13 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
     }
     dlc_world *w = c->w;
     dlc_shm_seg *s = calloc(1, sizeof *s);
-    if (!s || !(s->cma_verified = calloc((size_t)c->size, 1))) {
+    if (!s || !(s->cma_pin = calloc((size_t)c->size, sizeof *s->cma_pin))) {
         free(s);
         return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
     }
     s->n = c->size;
+    for (int q = 0; q < s->n; q++)
+        s->cma_pin[q].pidfd = -1;
     s->rank = c->rank;
     s->slot_bytes =
         dlc_shm_slot_bytes_for(c->size, w->hostmap.oversubscribed, w->settings.shm_slot_bytes);
@@ -235,9 +239,11 @@ static int cma_probe_peers(dlc_shm_seg *s)
             continue;
         const dlc_shm_ctl *pc = &s->ctl[q];
         uint64_t cookie = 0;
-        if (dlc_cma_read_u64(pc->pid, pc->cookie_addr, &cookie) != 0 || cookie != pc->cookie)
+        pid_t pid = pc->pid;
+        if (dlc_cma_read_u64(pid, pc->cookie_addr, &cookie) != 0 || cookie != pc->cookie)
             return 0;
-        s->cma_verified[q] = 1;
+        if (!s->cma_pin[q].pid && dlc_cma_pin_open(&s->cma_pin[q], pid) != 0)
+            return 0;
     }
     return 1;
 }

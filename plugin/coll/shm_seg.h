@@ -60,6 +60,7 @@
 #include <stdint.h>
 
 #include "plugin/core/comm.h"
+#include "plugin/transport/cma_check.h"
 
 #define DLC_SHM_CMA_RUNS 8 /* runs a CMA source may publish */
 enum { DLC_SHM_INLINE = 1, DLC_SHM_CMA = 2 };
@@ -99,13 +100,14 @@ typedef struct dlc_shm_seg {
     dlc_shm_ctl *ctl;  /* [n] */
     uint8_t *data;     /* [n][2][slot_bytes] */
     int unlinked;
-    uint64_t last_token;   /* the last token handed out (0: none yet; 64 bits never wrap) */
-    uint64_t my_cookie;    /* the cookie ctl[rank].cookie_addr points at */
-    uint8_t *cma_verified; /* [n]: the peer's pid was checked by its cookie */
-    int cma_wanted;        /* this member's wish for automatic CMA */
-    int cma_probed;        /* this member's verdict is published */
-    int cma_agreed;        /* 0: not yet known, 1: every verdict YES, -1: not */
-    int cma_logged;        /* the agreement was logged (DLCOLL_DEBUG=INFO) */
+    uint64_t last_token; /* the last token handed out (0: none yet; 64 bits never wrap) */
+    uint64_t my_cookie;  /* the cookie ctl[rank].cookie_addr points at */
+    dlc_cma_pin
+        *cma_pin;   /* [n]: the peer's process, pinned once its cookie was read (pid 0: not yet) */
+    int cma_wanted; /* this member's wish for automatic CMA */
+    int cma_probed; /* this member's verdict is published */
+    int cma_agreed; /* 0: not yet known, 1: every verdict YES, -1: not */
+    int cma_logged; /* the agreement was logged (DLCOLL_DEBUG=INFO) */
 } dlc_shm_seg;
 
 /* What a communicator keeps for the shared-memory exchange (its slot
