@@ -43,14 +43,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 
     /* The model: numel without overflow, every dim >= 0, an offset the
      * address space holds. */
-    int model_ok = 1;
+    int model_ok = 1, has_zero = 0;
     uint64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (in.shape[i] < 0)
             model_ok = 0;
-        else if (__builtin_mul_overflow(numel, (uint64_t)in.shape[i], &numel))
-            model_ok = 0;
+        has_zero |= in.shape[i] == 0;
     }
+    for (int i = 0; i < ndim && !has_zero; i++)
+        if (in.shape[i] >= 0 && __builtin_mul_overflow(numel, (uint64_t)in.shape[i], &numel))
+            model_ok = 0; /* a zero dim makes any product empty */
+    if (has_zero)
+        numel = 0;
     uintptr_t base;
     if (in.offset > (uint64_t)PTRDIFF_MAX ||
         __builtin_add_overflow((uintptr_t)in.data, (uintptr_t)in.offset, &base))
