@@ -2,7 +2,7 @@
 # The C suite under sanitizers, each in its own build directory
 # (-DDLCOLL_SANITIZE, cmake/sanitize.cmake; warnings as errors):
 #
-#   ./scripts/test-sanitize.sh [asan] [tsan] [fuzz] [-- ctest arguments]   default: all three
+#   ./scripts/test-sanitize.sh [asan] [tsan] [-- ctest arguments]   default: both
 #
 #   asan  build-asan, -fsanitize=address,undefined: builds everything but the
 #         Python backends and runs every ctest test (the C suite: unit, mp,
@@ -15,9 +15,6 @@
 #         tests/stress/tsan_stress.c (3 threads per rank issuing asynchronous
 #         allgathers and barriers on six communicators, a 4th calling
 #         abort(world)) and runs it over shm and tcp with 2 and 3 ranks.
-#   fuzz  build-fuzz, clang -fsanitize=fuzzer,address,undefined: the libFuzzer
-#         harnesses of tests/fuzz/ (-DDLCOLL_FUZZ=ON), each run for a fixed
-#         number of inputs from its seed corpus (ctest -L fuzz; docs/testing.md).
 #
 # Every sanitizer report fails the run: halt_on_error and abort_on_error (a
 # rank that aborts fails its test; dlcoll-run passes the signal on), UBSan
@@ -45,13 +42,13 @@ modes=()
 ctest_args=()
 while [ $# -gt 0 ]; do
     case $1 in
-        asan | tsan | fuzz) modes+=("$1") ;;
+        asan | tsan) modes+=("$1") ;;
         --) shift; ctest_args=("$@"); break ;;
-        *) echo "usage: $0 [asan] [tsan] [fuzz] [-- ctest arguments]" >&2; exit 2 ;;
+        *) echo "usage: $0 [asan] [tsan] [-- ctest arguments]" >&2; exit 2 ;;
     esac
     shift
 done
-[ ${#modes[@]} -gt 0 ] || modes=(asan tsan fuzz)
+[ ${#modes[@]} -gt 0 ] || modes=(asan tsan)
 
 ./scripts/deps.sh
 
@@ -124,21 +121,6 @@ run_tsan() {
     done
     [ $rc -eq 0 ] || { echo "test-sanitize: tsan: FAILED" >&2; return 1; }
     echo "test-sanitize: tsan: tsan_stress passed in every case, no ThreadSanitizer report"
-}
-
-run_fuzz() {
-    local dir=build-fuzz
-    echo "test-sanitize: fuzz: building $dir (clang, libFuzzer, address,undefined)"
-    command -v clang >/dev/null || { echo "test-sanitize: fuzz: no clang" >&2; return 1; }
-    mkdir -p "$dir"
-    CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLCOLL_WERROR=ON \
-        -DDLCOLL_NO_PYTHON=ON -DDLCOLL_BUILD_TESTS=OFF -DDLCOLL_FUZZ=ON >"$dir/configure.log" 2>&1 ||
-        { tail -30 "$dir/configure.log" >&2; echo "test-sanitize: configuring $dir failed" >&2; return 1; }
-    cmake --build "$dir" -j"$JOBS" --target fuzz_tensor fuzz_config fuzz_notice fuzz_store_proto >"$dir/build.log" 2>&1 ||
-        { tail -40 "$dir/build.log" >&2; echo "test-sanitize: fuzz: build failed" >&2; return 1; }
-    (cd "$dir" && ctest --output-on-failure -L fuzz) ||
-        { echo "test-sanitize: fuzz: FAILED" >&2; return 1; }
-    echo "test-sanitize: fuzz: every harness ran its inputs without a report"
 }
 
 failed=0

@@ -304,33 +304,6 @@ static DLTensor int32_vector(int32_t *data, int64_t *shape)
     return t;
 }
 
-/* One allgather of nin int32 per member on parent (op kind DLC_OP_SPLIT)
- * into all[nin * parent->size].  A failure of the operation itself is
- * recorded on parent (*reported set); other failures are in err. */
-static dlcoll_status_t split_gather(dlcoll_comm *parent, int32_t *in, int nin, int32_t *all,
-                                    int *reported, dlc_err *err)
-{
-    int64_t in_shape[1] = {nin}, out_shape[1] = {(int64_t)parent->size * nin};
-    DLTensor tin = int32_vector(in, in_shape), tout = int32_vector(all, out_shape);
-    dlc_ag_plan plan;
-    dlcoll_request *r = NULL;
-    *reported = 0;
-    dlcoll_status_t st = dlc_ag_plan_single(parent, &tin, &tout, &plan, err);
-    if (st == DLCOLL_SUCCESS)
-        st = dlc_allgather_submit(parent, DLC_OP_SPLIT, "group_split", &plan, &r, err);
-    if (st != DLCOLL_SUCCESS)
-        return st;
-    st = dlc_progress_wait(r, -1);
-    if (st != DLCOLL_SUCCESS) {
-        /* The message already names the rank and the op. */
-        dlc_comm_set_error(parent, r->error);
-        dlc_thread_error_set(r->error);
-        *reported = 1;
-    }
-    dlc_request_release(r);
-    return st;
-}
-
 dlcoll_status_t dlc_api_group_split(dlcoll_comm *parent, int color, int key, dlcoll_comm **out)
 {
     *out = NULL;
@@ -372,16 +345,29 @@ dlcoll_status_t dlc_api_group_split(dlcoll_comm *parent, int color, int key, dlc
         st = dlc_fail(&err, DLCOLL_ERR_SYSTEM, "out of memory");
         goto fail;
     }
-    int reported;
-    st = split_gather(parent, in, 3, all, &reported, &err);
-    if (st != DLCOLL_SUCCESS) {
-        if (reported)
-            goto out;
+    int64_t in_shape[1] = {3}, out_shape[1] = {(int64_t)n * 3};
+    DLTensor tin = int32_vector(in, in_shape), tout = int32_vector(all, out_shape);
+    dlc_ag_plan plan;
+    dlcoll_request *r = NULL;
+    st = dlc_ag_plan_single(parent, &tin, &tout, &plan, &err);
+    if (st == DLCOLL_SUCCESS)
+        st = dlc_allgather_submit(parent, DLC_OP_SPLIT, "group_split", &plan, &r, &err);
+    if (st != DLCOLL_SUCCESS)
         goto fail;
+    st = dlc_progress_wait(r, -1);
+    if (st != DLCOLL_SUCCESS) {
+        /* The message already names the rank and the op. */
+        dlc_comm_set_error(parent, r->error);
+        dlc_thread_error_set(r->error);
+        dlc_request_release(r);
+        goto out;
     }
+    dlc_request_release(r);
 
+    if (color == DLCOLL_SPLIT_NOCOLOR)
+        goto out;
     int m = 0, my_index = -1;
-    for (int i = 0; color != DLCOLL_SPLIT_NOCOLOR && i < n; i++) {
+    for (int i = 0; i < n; i++) {
         if (all[3 * i] != color)
             continue;
         mine[m].key = all[3 * i + 1];
@@ -393,33 +379,12 @@ dlcoll_status_t dlc_api_group_split(dlcoll_comm *parent, int color, int key, dlc
     for (int i = 0; i < m; i++)
         if (mine[i].prank == parent->rank)
             my_index = i;
-    uint32_t gid = m > 0 ? (uint32_t)mine[0].id : 0;
-    /* The adopted id must be unused on every member: each says whether it
-     * has a communicator with it, and all of a color read the same answers
-     * (issue 15, finding 10). */
-    int32_t used = gid != 0 && dlc_comm_lookup(w, gid) != NULL;
-    st = split_gather(parent, &used, 1, all, &reported, &err);
-    if (st != DLCOLL_SUCCESS) {
-        if (reported)
-            goto out;
-        goto fail;
-    }
-    if (color == DLCOLL_SPLIT_NOCOLOR)
-        goto out;
+    uint32_t gid = (uint32_t)mine[0].id;
     if (my_index < 0 || gid == 0 || gid > DLC_COMM_ID_MAX) {
         st = dlc_fail(&err, my_index < 0 ? DLCOLL_ERR_INTERNAL : DLCOLL_ERR_UNSUPPORTED,
                       "color %d: parent rank %d could not allocate a communicator id", color,
                       mine[0].prank);
         goto fail;
-    }
-    for (int i = 0; i < m; i++) {
-        if (all[mine[i].prank]) {
-            st = dlc_fail(&err, DLCOLL_ERR_INTERNAL,
-                          "color %d: the proposed communicator id %u (from parent rank %d) is "
-                          "already in use on parent rank %d",
-                          color, (unsigned)gid, mine[0].prank, mine[i].prank);
-            goto fail;
-        }
     }
     for (int i = 0; i < m; i++)
         pranks[i] = mine[i].prank;

@@ -12,7 +12,6 @@
  * Any failure tears down what was built and reports "rank R: init: <cause>"
  * through the thread's error.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +34,6 @@ static dlcoll_status_t exchange_hosts(dlc_world *w, dlc_err *err)
     mine.pid = (int32_t)getpid();
     if (getrandom(&mine.nonce, sizeof mine.nonce, 0) != (ssize_t)sizeof mine.nonce)
         mine.nonce = ((uint64_t)getpid() << 32) ^ dlc_now_ns();
-    /* This rank's notices carry it (core/notice_check.c): a secret as well
-     * kept as the store. */
-    if (getrandom(mine.notice_key, sizeof mine.notice_key, 0) != (ssize_t)sizeof mine.notice_key)
-        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "getrandom: cannot draw this rank's notice key: %s",
-                        strerror(errno));
     /* The world keeps libfabric loaded from here to dlc_world_destroy; a rank
      * that cannot load it has no provider, which every rank then reports
      * (check_some_provider). */

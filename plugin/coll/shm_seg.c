@@ -16,7 +16,6 @@
 #include "plugin/transport/cma.h"
 #include "plugin/coll/coll.h"
 #include "plugin/coll/shm_seg.h"
-#include "plugin/coll/shm_seg_open.h"
 
 #define SEG_MAGIC UINT64_C(0x444c434f4c4c5348) /* "DLCOLLSH" */
 /* Data slot of small communicators.  With a core for every rank of the host,
@@ -64,45 +63,72 @@ static size_t seg_size(int n, size_t slot_bytes, size_t *ctl_off, size_t *data_o
     return *data_off + (size_t)n * 2 * (slot_bytes + DLC_SHM_SLOT_STAGGER);
 }
 
-/* Map the segment: the creator (member 0) makes it and stamps the header;
- * the others open the creator's object and wait for the stamp
- * (DLCOLL_IN_PROGRESS until then). */
+/* Allocate the object's pages (those not allocated yet) before touching
+ * any: on a full /dev/shm (a container's small default) this fails here,
+ * with a message, instead of a SIGBUS at the first touch of a page later.
+ * Every member calls it (on pages already there it allocates nothing), so a
+ * member that maps the object never touches a page it did not see
+ * allocated.  0, or an errno value. */
+static int reserve(int fd, size_t size)
+{
+    int e = posix_fallocate(fd, 0, (off_t)size);
+    if (e == EOPNOTSUPP || e == EINVAL)
+        return 0; /* not supported by the file system: sized by ftruncate only */
+    return e;
+}
+
 static dlcoll_status_t map_segment(dlc_shm_seg *s, dlc_err *err)
 {
     size_t ctl_off, data_off;
     s->size = seg_size(s->n, s->slot_bytes, &ctl_off, &data_off);
-    int creator = s->rank == 0, fd;
-    dlcoll_status_t st = dlc_shm_seg_open(s->name, s->size, creator, &fd, err);
+    int fd = shm_open(s->name, O_RDWR | O_CREAT, 0600);
+    if (fd < 0)
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s: shm_open: %s", s->name,
+                        strerror(errno));
+    struct stat sb;
+    dlcoll_status_t st = DLCOLL_SUCCESS;
+    int e;
+    if (fstat(fd, &sb) != 0) {
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s: fstat: %s", s->name,
+                      strerror(errno));
+    } else if ((size_t)sb.st_size != s->size && sb.st_size != 0) {
+        /* Every member sizes it alike: another size is a name clash. */
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s has %lld bytes, expected %zu",
+                      s->name, (long long)sb.st_size, s->size);
+    } else if (sb.st_size == 0 && ftruncate(fd, (off_t)s->size) != 0) {
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM,
+                      "shared memory %s: cannot size it to %zu bytes: %s (is /dev/shm full?)",
+                      s->name, s->size, strerror(errno));
+    } else if ((e = reserve(fd, s->size)) != 0) {
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM,
+                      "shared memory %s: cannot allocate its %zu bytes: %s (is /dev/shm full or "
+                      "too small? a container's default is 64 MiB; set DLCOLL_SHM_SLOT_BYTES "
+                      "lower, or DLCOLL_ALGO=ring)",
+                      s->name, s->size, strerror(e));
+    }
+    if (st == DLCOLL_SUCCESS) {
+        s->base = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (s->base == MAP_FAILED) {
+            s->base = NULL;
+            st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s: mmap of %zu bytes: %s",
+                          s->name, s->size, strerror(errno));
+        }
+    }
+    close(fd);
     if (st != DLCOLL_SUCCESS)
         return st;
-    s->base = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    int e = errno;
-    close(fd);
-    if (s->base == MAP_FAILED) {
-        s->base = NULL;
-        if (creator)
-            dlc_shm_seg_unlink(s);
-        return dlc_fail(err, DLCOLL_ERR_SYSTEM, "shared memory %s: mmap of %zu bytes: %s", s->name,
-                        s->size, strerror(e));
-    }
+
+    /* Whoever comes first stamps the header; everyone checks it. */
     seg_hdr *h = s->base;
-    uint64_t magic = SEG_MAGIC ^ (uint64_t)s->n;
-    if (creator) {
+    uint64_t expect = 0;
+    if (atomic_compare_exchange_strong(&h->magic, &expect, SEG_MAGIC ^ (uint64_t)s->n)) {
         h->n = (uint64_t)s->n;
         h->slot_bytes = s->slot_bytes;
-        atomic_store_explicit(&h->magic, magic, memory_order_release);
-    } else {
-        uint64_t seen = atomic_load_explicit(&h->magic, memory_order_acquire);
-        if (seen == 0) {
-            munmap(s->base, s->size);
-            s->base = NULL;
-            return DLCOLL_IN_PROGRESS; /* the creator has not stamped it yet */
-        }
-        if (seen != magic || h->n != (uint64_t)s->n || h->slot_bytes != s->slot_bytes)
-            return dlc_fail(err, DLCOLL_ERR_SYSTEM,
-                            "shared memory %s belongs to something else "
-                            "(header %#" PRIx64 ")",
-                            s->name, seen);
+    } else if (expect != (SEG_MAGIC ^ (uint64_t)s->n)) {
+        return dlc_fail(err, DLCOLL_ERR_SYSTEM,
+                        "shared memory %s belongs to something else "
+                        "(header %#" PRIx64 ")",
+                        s->name, expect);
     }
     s->ctl = (dlc_shm_ctl *)((uint8_t *)s->base + ctl_off);
     s->data = (uint8_t *)s->base + data_off;
@@ -113,15 +139,14 @@ static void seg_free(dlc_shm_seg *s)
 {
     if (s->base)
         munmap(s->base, s->size);
-    for (int q = 0; s->cma_pin && q < s->n; q++)
-        dlc_cma_pin_close(&s->cma_pin[q]);
-    free(s->cma_pin);
+    free(s->cma_verified);
     free(s);
 }
 
 /* The slot's release hook: unlink the name (every member does, so nothing
- * is left when some member never came; the name is normally gone already,
- * the first round, coll/allgather/shm.c) and unmap the segment. */
+ * is left when some member never came or came after the others had left;
+ * one that comes later makes a fresh object and unlinks it in turn) and
+ * unmap the segment. */
 static void shm_comm_release(dlcoll_comm *c, void *state)
 {
     dlc_shm_comm *sc = state;
@@ -189,13 +214,11 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
     }
     dlc_world *w = c->w;
     dlc_shm_seg *s = calloc(1, sizeof *s);
-    if (!s || !(s->cma_pin = calloc((size_t)c->size, sizeof *s->cma_pin))) {
+    if (!s || !(s->cma_verified = calloc((size_t)c->size, 1))) {
         free(s);
         return dlc_fail(err, DLCOLL_ERR_SYSTEM, "out of memory");
     }
     s->n = c->size;
-    for (int q = 0; q < s->n; q++)
-        s->cma_pin[q].pidfd = -1;
     s->rank = c->rank;
     s->slot_bytes =
         dlc_shm_slot_bytes_for(c->size, w->hostmap.oversubscribed, w->settings.shm_slot_bytes);
@@ -207,7 +230,6 @@ dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err)
                  (unsigned)c->id);
     dlcoll_status_t st = map_segment(s, err);
     if (st != DLCOLL_SUCCESS) {
-        s->unlinked = 1; /* not ours to remove: the creator's, or someone else's */
         seg_free(s);
         return st;
     }
@@ -239,11 +261,9 @@ static int cma_probe_peers(dlc_shm_seg *s)
             continue;
         const dlc_shm_ctl *pc = &s->ctl[q];
         uint64_t cookie = 0;
-        pid_t pid = pc->pid;
-        if (dlc_cma_read_u64(pid, pc->cookie_addr, &cookie) != 0 || cookie != pc->cookie)
+        if (dlc_cma_read_u64(pc->pid, pc->cookie_addr, &cookie) != 0 || cookie != pc->cookie)
             return 0;
-        if (!s->cma_pin[q].pid && dlc_cma_pin_open(&s->cma_pin[q], pid) != 0)
-            return 0;
+        s->cma_verified[q] = 1;
     }
     return 1;
 }

@@ -4,13 +4,12 @@
  *
  * One POSIX shared-memory object per communicator, named after the world's
  * nonce (rank 0's random number, published at init) and the communicator id,
- * so no two jobs or communicators ever share one.  Group rank 0 creates it
- * (O_CREAT | O_EXCL, mode 0600) at its first shm operation and the others
- * open it (shm_seg_open.c: owner and mode checked before mmap; a name that
- * exists already is refused); group rank 0 unlinks the name once every
- * member has published in it (each has mapped it then), and every member
- * unlinks it when the communicator is freed, so nothing is left in /dev/shm
- * when an operation never completed.
+ * so no two jobs or communicators ever share one.  Every member opens (or
+ * creates) it at its first shm operation; group rank 0 unlinks the name once
+ * every member has published in it (each has mapped it then), and every
+ * member unlinks it when the communicator is freed, so nothing is left in
+ * /dev/shm when an operation never completed, nor when a member came after
+ * the others had left (it made a fresh object, which it unlinks).
  *
  * The header also carries the communicator's failure, written by its first
  * member to fail (the failure rule's channel: dlc_comm_ext_set_channel):
@@ -60,7 +59,6 @@
 #include <stdint.h>
 
 #include "plugin/core/comm.h"
-#include "plugin/transport/cma_check.h"
 
 #define DLC_SHM_CMA_RUNS 8 /* runs a CMA source may publish */
 enum { DLC_SHM_INLINE = 1, DLC_SHM_CMA = 2 };
@@ -100,14 +98,13 @@ typedef struct dlc_shm_seg {
     dlc_shm_ctl *ctl;  /* [n] */
     uint8_t *data;     /* [n][2][slot_bytes] */
     int unlinked;
-    uint64_t last_token; /* the last token handed out (0: none yet; 64 bits never wrap) */
-    uint64_t my_cookie;  /* the cookie ctl[rank].cookie_addr points at */
-    dlc_cma_pin
-        *cma_pin;   /* [n]: the peer's process, pinned once its cookie was read (pid 0: not yet) */
-    int cma_wanted; /* this member's wish for automatic CMA */
-    int cma_probed; /* this member's verdict is published */
-    int cma_agreed; /* 0: not yet known, 1: every verdict YES, -1: not */
-    int cma_logged; /* the agreement was logged (DLCOLL_DEBUG=INFO) */
+    uint64_t last_token;   /* the last token handed out (0: none yet; 64 bits never wrap) */
+    uint64_t my_cookie;    /* the cookie ctl[rank].cookie_addr points at */
+    uint8_t *cma_verified; /* [n]: the peer's pid was checked by its cookie */
+    int cma_wanted;        /* this member's wish for automatic CMA */
+    int cma_probed;        /* this member's verdict is published */
+    int cma_agreed;        /* 0: not yet known, 1: every verdict YES, -1: not */
+    int cma_logged;        /* the agreement was logged (DLCOLL_DEBUG=INFO) */
 } dlc_shm_seg;
 
 /* What a communicator keeps for the shared-memory exchange (its slot
@@ -121,11 +118,9 @@ typedef struct dlc_shm_comm {
 /* c's dlc_shm_comm, made at the first call; NULL when out of memory. */
 dlc_shm_comm *dlc_shm_comm_get(dlcoll_comm *c);
 
-/* The segment of c, mapping it at the first call: member 0 creates it
- * (shm_seg_open.h); the others get DLCOLL_IN_PROGRESS until member 0 has
- * (call again).  Fails (with the system's cause) when the object cannot be
- * created, sized or mapped, when it exists already, belongs to another user
- * or is open to others, or when it has another layout. */
+/* The segment of c, mapping it at the first call.  Fails (with the system's
+ * cause) when the object cannot be created, sized or mapped, or when an
+ * object of that name has another layout. */
 dlcoll_status_t dlc_shm_seg_get(dlcoll_comm *c, dlc_shm_seg **out, dlc_err *err);
 
 

@@ -6,18 +6,10 @@
  * timeout.  So the detector sends a NOTICE (tag kind DLC_TAG_NOTICE) with the
  * comm id, the op's sequence number, its status and message to every other
  * member.  Each world keeps DLC_NOTICE_SLOTS receives for notices from any
- * source posted at all times, each exactly one dlc_notice_msg long (no
- * overflow sink: a longer message costs no memory).  A received notice is
- * believed only from a member (notice_check.c): its sender, as the transport
- * names it (FI_SOURCE), must be a rank of the world, its origin must be that
- * sender, and the origin must be a member of the communicator it names.
- * Anything else is dropped with a WARN naming the claimed and the actual
- * sender; it never fails an operation.  Every notice also carries its
- * origin's notice key (a random number each rank publishes in the store at
- * init), since a provider may misname a stranger (shm names one fi_addr 0).  A believed notice fails the
- * communicator it names with "rank P reported: <P's message>" (kept for a
- * while when this rank has not created that group yet), and the receive is
- * posted again.  Ranks failed by a notice do not send one.
+ * source posted at all times; a received notice fails the communicator it
+ * names with "rank P reported: <P's message>" (kept for a while when this rank
+ * has not created that group yet), and the receive is posted again.  Ranks
+ * failed by a notice do not send one.
  * A notice the provider has no room for yet is retried by later polls.
  */
 #include <inttypes.h>
@@ -26,7 +18,6 @@
 #include <string.h>
 
 #include "plugin/core/comm.h"
-#include "plugin/core/notice_check.h"
 #include "plugin/core/request.h"
 
 #define NOTICE_POST_NS (2000 * DLC_MS_NS) /* keep retrying to post a notice this long */
@@ -35,8 +26,8 @@ static dlcoll_status_t post_in(dlc_world *w, dlc_notice_in *n, dlc_err *err)
 {
     struct iovec iov = {&n->msg, sizeof n->msg};
     dlcoll_status_t st =
-        dlc_transport_recv_exact(w->tp, -1, &iov, 1, dlc_tag_make(DLC_TAG_NOTICE, 0, 0, 0),
-                                 DLC_TAG_IGNORE_ALL_BUT_KIND, &n->x, err);
+        dlc_transport_recv(w->tp, -1, &iov, 1, dlc_tag_make(DLC_TAG_NOTICE, 0, 0, 0),
+                           DLC_TAG_IGNORE_ALL_BUT_KIND, &n->x, err);
     n->posted = st == DLCOLL_SUCCESS;
     return st;
 }
@@ -97,6 +88,7 @@ void dlc_notice_deliver(dlcoll_comm *c, const dlc_notice_msg *m)
  * is kept among the last few orphans, which dlc_notice_adopt() applies. */
 static void handle(dlc_world *w, dlc_notice_msg *m)
 {
+    m->message[sizeof m->message - 1] = '\0';
     if (m->kind == DLC_NOTICE_QUERY) {
         dlc_rollcall_on_query(w, m);
         return;
@@ -108,13 +100,6 @@ static void handle(dlc_world *w, dlc_notice_msg *m)
 
     dlcoll_comm *c = dlc_comm_lookup(w, m->comm_id);
     if (c) {
-        if (!dlc_notice_from_member(c->members, c->size, m->origin)) {
-            DLC_WARN(&w->lg,
-                     "notice: dropped a report about communicator %" PRIu32 " from rank %" PRId32
-                     ", which is not a member of it: %s",
-                     m->comm_id, m->origin, m->message);
-            return;
-        }
         dlc_notice_deliver(c, m);
         return;
     }
@@ -134,13 +119,7 @@ void dlc_notice_adopt(dlcoll_comm *c)
     for (int i = 0; i < w->n_orphans; i++) {
         if (w->orphans[i].comm_id != c->id)
             continue;
-        if (dlc_notice_from_member(c->members, c->size, w->orphans[i].origin))
-            dlc_notice_deliver(c, &w->orphans[i]);
-        else
-            DLC_WARN(&w->lg,
-                     "notice: dropped a kept report about communicator %" PRIu32
-                     " from rank %" PRId32 ", which is not a member of it: %s",
-                     c->id, w->orphans[i].origin, w->orphans[i].message);
+        dlc_notice_deliver(c, &w->orphans[i]);
         w->orphans[i].comm_id = 0; /* used up (0 is no comm's id) */
     }
 }
@@ -201,11 +180,8 @@ int dlc_notice_poll(dlc_world *w)
         dlc_notice_in *n = &w->notice_in[i];
         if (n->posted && n->x.done) {
             n->posted = 0;
-            dlc_notice_msg m;
-            char why[DLC_MSG_MAX];
-            if (n->x.status == DLCOLL_SUCCESS &&
-                dlc_notice_decode(&n->msg, n->x.len, n->x.src, w->hosts, w->size, w->rank, &m, why,
-                                  sizeof why)) {
+            if (n->x.status == DLCOLL_SUCCESS && n->x.len == sizeof n->msg) {
+                dlc_notice_msg m = n->msg;
                 /* Repost before handling: handling may poll the transport.
                  * A post that fails here is retried (and reported) below. */
                 if (!w->notice_stopped) {
@@ -214,8 +190,6 @@ int dlc_notice_poll(dlc_world *w)
                 }
                 handle(w, &m);
                 activity = 1;
-            } else if (n->x.status == DLCOLL_SUCCESS) {
-                DLC_WARN(&w->lg, "notice: dropped %s", why);
             } else if (!n->x.cancelled) {
                 DLC_WARN(&w->lg, "notice: ignoring a malformed notice (%zu bytes): %s", n->x.len,
                          n->x.errtext);
@@ -244,7 +218,6 @@ void dlc_notice_post(dlc_world *w, int peer, const dlc_notice_msg *m)
     o->tag = dlc_tag_make(DLC_TAG_NOTICE, m->comm_id, m->seq, 0);
     o->give_up_ns = dlc_now_ns() + NOTICE_POST_NS;
     o->msg = *m;
-    memcpy(o->msg.key, w->hosts[w->rank].notice_key, sizeof o->msg.key);
     o->next = w->notice_out;
     w->notice_out = o;
     try_post_out(w, o);

@@ -52,8 +52,7 @@ typedef struct dlc_host_rec {
     char host[DLC_HOSTNAME_MAX];
     int32_t pid;
     uint32_t probe_mask;
-    uint64_t nonce;         /* random: rank 0's names the job's shared segments */
-    uint64_t notice_key[2]; /* random: carried by this rank's notices (core/notice_check.c) */
+    uint64_t nonce; /* random: rank 0's names the job's shared segments */
 } dlc_host_rec;
 
 /* What every rank publishes about its endpoint at init ("dlcoll/addr"). */
@@ -71,7 +70,6 @@ typedef struct dlc_notice_msg {
     uint32_t kind;  /* DLC_NOTICE_FAILURE, _QUERY, _ANSWER (rollcall.c) */
     uint32_t flags;
     uint32_t at_seq, done_seq; /* ANSWER: the op the member is in, the last it completed */
-    uint64_t key[2];           /* the origin's notice_key (its host record) */
     char message[DLC_NOTICE_MSG_MAX];
 } dlc_notice_msg;
 

@@ -93,9 +93,8 @@ struct dlc_transport {
     int wait_fd; /* CQ's file descriptor, -1 when it has none */
     int npeers;  /* addresses inserted into the AV */
     int iov_limit;
-    int need_mr;    /* register buffers per transfer */
-    int has_source; /* completions carry the sender's address (FI_SOURCE) */
-    void *sink;     /* overflow sink (see the top of the file), or NULL */
+    int need_mr; /* register buffers per transfer */
+    void *sink;  /* overflow sink (see the top of the file), or NULL */
     size_t sink_len;
     uint64_t next_key; /* requested keys for fi_mr_reg (unused with FI_MR_PROV_KEY) */
     mr_set mr_list;    /* sentinel of outstanding registrations */
@@ -104,12 +103,12 @@ struct dlc_transport {
 /* ------------------------------------------------------------------ hints */
 
 /* The hints shared by probe and open, adjusted by the provider's file. */
-static struct fi_info *make_hints(const dlc_provider *prov, const char *iface, int source)
+static struct fi_info *make_hints(const dlc_provider *prov, const char *iface)
 {
     struct fi_info *h = dlc_fi.dupinfo(NULL);
     if (!h)
         return NULL;
-    h->caps = FI_TAGGED | FI_DIRECTED_RECV | (source ? FI_SOURCE : 0);
+    h->caps = FI_TAGGED | FI_DIRECTED_RECV;
     h->mode = FI_CONTEXT | FI_CONTEXT2;
     h->ep_attr->type = FI_EP_RDM;
     h->domain_attr->threading = FI_THREAD_DOMAIN;
@@ -164,7 +163,7 @@ uint32_t dlc_transport_probe(const dlc_logger *lg)
         char usable[256] = "";
         size_t used = 0;
         for (int i = 0; i < n && i < 32; i++) {
-            struct fi_info *hints = make_hints(list[i], NULL, 0), *info = NULL;
+            struct fi_info *hints = make_hints(list[i], NULL), *info = NULL;
             if (!hints)
                 continue;
             int ret = dlc_fi.getinfo(DLC_FI_VERSION, NULL, NULL, 0, hints, &info);
@@ -295,25 +294,13 @@ static dlcoll_status_t open_guarded(const dlc_transport_params *p, const dlc_pro
     const char *iface = t->iface[0] ? t->iface : NULL;
 
     dlcoll_status_t st;
-    /* With FI_SOURCE when the provider offers it: the notices' check of
-     * their sender needs it (core/notice.c). */
-    struct fi_info *list = NULL;
-    int ret = -FI_ENOMEM;
-    for (int source = 1; source >= 0 && ret != 0; source--) {
-        struct fi_info *hints = make_hints(prov, iface, source);
-        if (!hints) {
-            st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "transport: out of memory");
-            goto fail;
-        }
-        ret = dlc_fi.getinfo(DLC_FI_VERSION, NULL, NULL, 0, hints, &list);
-        dlc_fi.freeinfo(hints);
-        if (ret == 0 && !pick_info(list, prov, iface) && source) {
-            dlc_fi.freeinfo(list); /* try again without FI_SOURCE */
-            list = NULL;
-            ret = -FI_ENODATA;
-        }
-        t->has_source = ret == 0 && source;
+    struct fi_info *hints = make_hints(prov, iface), *list = NULL;
+    if (!hints) {
+        st = dlc_fail(err, DLCOLL_ERR_SYSTEM, "transport: out of memory");
+        goto fail;
     }
+    int ret = dlc_fi.getinfo(DLC_FI_VERSION, NULL, NULL, 0, hints, &list);
+    dlc_fi.freeinfo(hints);
     if (ret != 0) {
         st = dlc_fail(err, DLCOLL_ERR_TRANSPORT,
                       "provider %s (%s) is not usable on this host%s%s: fi_getinfo: %s", prov->name,
@@ -388,15 +375,14 @@ static dlcoll_status_t open_guarded(const dlc_transport_params *p, const dlc_pro
 
     DLC_INFO(t->lg,
              "transport: provider %s (%s), fabric %s, domain %s, iface %s, mr_mode [%s]%s, "
-             "inject %zu B, iov_limit %d, cq wait %s, truncation %s, sources %s",
+             "inject %zu B, iov_limit %d, cq wait %s, truncation %s",
              prov->name, t->info->fabric_attr->prov_name ? t->info->fabric_attr->prov_name : "?",
              t->info->fabric_attr->name ? t->info->fabric_attr->name : "?",
              t->info->domain_attr->name ? t->info->domain_attr->name : "?",
              iface ? iface : "(provider default)", dlc_fi.tostr(&mr_mode, FI_TYPE_MR_MODE),
              t->need_mr ? " (registering each transfer)" : "", t->info->tx_attr->inject_size,
              t->iov_limit, wait_name,
-             t->sink ? "detected by dlcoll (overflow sink)" : "by provider",
-             t->has_source ? "named (FI_SOURCE)" : "not named (notices checked by origin only)");
+             t->sink ? "detected by dlcoll (overflow sink)" : "by provider");
     *out = t;
     return DLCOLL_SUCCESS;
 
@@ -557,7 +543,6 @@ static dlcoll_status_t prepare(dlc_transport *t, const char *what, int peer,
     memset(x, 0, sizeof *x);
     x->is_recv = is_recv;
     x->peer = peer;
-    x->src = peer >= 0 ? peer : DLC_SRC_UNKNOWN;
     x->tag = tag;
     x->status = DLCOLL_SUCCESS;
     x->len = iov_bytes(iov, iovcnt);
@@ -636,16 +621,15 @@ dlcoll_status_t dlc_transport_send(dlc_transport *t, int peer, const struct iove
     return posted(t, "send", ret, x, err);
 }
 
-static dlcoll_status_t post_recv(dlc_transport *t, int peer, const struct iovec *iov, int iovcnt,
-                                 uint64_t tag, uint64_t ignore, int use_sink, dlc_xfer *x,
-                                 dlc_err *err)
+dlcoll_status_t dlc_transport_recv(dlc_transport *t, int peer, const struct iovec *iov, int iovcnt,
+                                   uint64_t tag, uint64_t ignore, dlc_xfer *x, dlc_err *err)
 {
     dlcoll_status_t st = prepare(t, "receive", peer, iov, iovcnt, tag, 1, x, err);
     if (st != DLCOLL_SUCCESS)
         return st;
     struct iovec with_sink[DLC_IOV_CAP + 1];
     int user_iovcnt = iovcnt;
-    if (t->sink && use_sink) {
+    if (t->sink) {
         /* Caller's entries, then the sink for whatever does not fit. */
         if (iovcnt > 0)
             memcpy(with_sink, iov, sizeof *iov * (size_t)iovcnt);
@@ -666,19 +650,6 @@ static dlcoll_status_t post_recv(dlc_transport *t, int peer, const struct iovec 
                   peer, tag, ignore, x->len, user_iovcnt,
                   ret == 0 ? "posted" : dlc_fi.strerror((int)-ret));
     return posted(t, "receive", ret, x, err);
-}
-
-dlcoll_status_t dlc_transport_recv(dlc_transport *t, int peer, const struct iovec *iov, int iovcnt,
-                                   uint64_t tag, uint64_t ignore, dlc_xfer *x, dlc_err *err)
-{
-    return post_recv(t, peer, iov, iovcnt, tag, ignore, 1, x, err);
-}
-
-dlcoll_status_t dlc_transport_recv_exact(dlc_transport *t, int peer, const struct iovec *iov,
-                                         int iovcnt, uint64_t tag, uint64_t ignore, dlc_xfer *x,
-                                         dlc_err *err)
-{
-    return post_recv(t, peer, iov, iovcnt, tag, ignore, 0, x, err);
 }
 
 void dlc_transport_cancel(dlc_transport *t, dlc_xfer *x)
@@ -711,15 +682,7 @@ static int is_connection_error(int e)
     }
 }
 
-/* The world rank of a completion's source address (FI_SOURCE). */
-static int source_rank(const dlc_transport *t, fi_addr_t a)
-{
-    if (a == FI_ADDR_NOTAVAIL || a == FI_ADDR_UNSPEC || a >= (fi_addr_t)t->npeers)
-        return DLC_SRC_STRANGER;
-    return (int)a;
-}
-
-static void complete_ok(dlc_transport *t, const struct fi_cq_tagged_entry *e, const fi_addr_t *src)
+static void complete_ok(dlc_transport *t, const struct fi_cq_tagged_entry *e)
 {
     dlc_xfer *x = e->op_context;
     if (!x)
@@ -728,8 +691,6 @@ static void complete_ok(dlc_transport *t, const struct fi_cq_tagged_entry *e, co
     x->status = DLCOLL_SUCCESS;
     if (e->flags & FI_RECV) {
         x->tag = e->tag;
-        if (src)
-            x->src = source_rank(t, *src);
         if (e->flags & FI_REMOTE_CQ_DATA)
             x->data = e->data;
         if (e->len > x->len) {
@@ -816,14 +777,12 @@ static int complete_error(dlc_transport *t, dlc_err *err)
 int dlc_transport_progress(dlc_transport *t, dlc_err *err)
 {
     struct fi_cq_tagged_entry entries[DLC_CQ_BATCH];
-    fi_addr_t srcs[DLC_CQ_BATCH];
     int handled = 0;
     for (int round = 0; round < DLC_CQ_ROUNDS; round++) {
-        ssize_t n = t->has_source ? fi_cq_readfrom(t->cq, entries, DLC_CQ_BATCH, srcs)
-                                  : fi_cq_read(t->cq, entries, DLC_CQ_BATCH);
+        ssize_t n = fi_cq_read(t->cq, entries, DLC_CQ_BATCH);
         if (n > 0) {
             for (ssize_t i = 0; i < n; i++)
-                complete_ok(t, &entries[i], t->has_source ? &srcs[i] : NULL);
+                complete_ok(t, &entries[i]);
             handled += (int)n;
             continue;
         }
@@ -873,11 +832,6 @@ void dlc_transport_wait(dlc_transport *t, int timeout_us)
 }
 
 /* ------------------------------------------------------------------ accessors */
-
-int dlc_transport_names_sources(const dlc_transport *t)
-{
-    return t->has_source;
-}
 
 int dlc_transport_iov_limit(const dlc_transport *t)
 {

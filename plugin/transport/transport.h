@@ -25,19 +25,11 @@
 
 typedef struct dlc_transport dlc_transport;
 
-/* dlc_xfer.src of a receive whose sender is not known: the provider cannot
- * name sources (no FI_SOURCE), or the completion was an error. */
-#define DLC_SRC_UNKNOWN (-1)
-/* dlc_xfer.src of a message from an endpoint that is not in the address
- * vector: not a rank of this world. */
-#define DLC_SRC_STRANGER (-2)
-
 typedef struct dlc_xfer {
     unsigned char fi_ctx[64]; /* libfabric's per-operation context; must stay first */
     int done;                 /* set when the completion (or error) is read */
     int is_recv;
     int peer;               /* world rank */
-    int src;                /* recv: the sender's world rank (DLC_SRC_UNKNOWN, DLC_SRC_STRANGER) */
     dlcoll_status_t status; /* DLCOLL_SUCCESS or the error */
     int truncated;          /* recv: the sender's message was longer than the buffer */
     int cancelled;          /* the operation was cancelled */
@@ -81,15 +73,6 @@ dlcoll_status_t dlc_transport_send(dlc_transport *t, int peer, const struct iove
 dlcoll_status_t dlc_transport_recv(dlc_transport *t, int peer, const struct iovec *iov, int iovcnt,
                                    uint64_t tag, uint64_t ignore, dlc_xfer *x, dlc_err *err);
 
-/* The same, with no overflow sink behind the caller's buffer: a longer
- * message is truncated (or refused) by the provider, and never costs memory
- * beyond the buffer.  For receives whose size is fixed (the NOTICE). */
-dlcoll_status_t dlc_transport_recv_exact(dlc_transport *t, int peer, const struct iovec *iov,
-                                         int iovcnt, uint64_t tag, uint64_t ignore, dlc_xfer *x,
-                                         dlc_err *err);
-/* Whether completions name their sender (FI_SOURCE): dlc_xfer.src is then
- * a world rank or DLC_SRC_STRANGER for every successful receive. */
-int dlc_transport_names_sources(const dlc_transport *t);
 /* Read completions and mark their xfers done.  Returns the number handled
  * (>= 0) or a negative value with err set on a fatal CQ error. */
 int dlc_transport_progress(dlc_transport *t, dlc_err *err);

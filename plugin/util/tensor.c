@@ -296,15 +296,14 @@ dlcoll_status_t dlc_tensor_describe(const DLTensor *t, const char *what, dlc_ten
         return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
                         "%s: strides of shape %s reach beyond the address space", what,
                         dlc_shape_text(t->shape, ndim, sbuf, sizeof sbuf));
-    /* Every tensor's offset, empty ones too (their base feeds the overlap
-     * checks): the address is computed as an integer, overflow-checked. */
-    uintptr_t base = 0, end;
-    if (t->byte_offset > (uint64_t)PTRDIFF_MAX ||
-        __builtin_add_overflow((uintptr_t)t->data, (uintptr_t)t->byte_offset, &base) ||
-        __builtin_add_overflow(base, span, &end))
-        return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
-                        "%s: byte_offset %llu puts the data beyond the address space", what,
-                        (unsigned long long)t->byte_offset);
+    if (numel > 0) {
+        uintptr_t end;
+        if (__builtin_add_overflow((uintptr_t)t->data, (uintptr_t)t->byte_offset, &end) ||
+            t->byte_offset > (uint64_t)PTRDIFF_MAX || __builtin_add_overflow(end, span, &end))
+            return dlc_fail(err, DLCOLL_ERR_INVALID_ARGUMENT,
+                            "%s: byte_offset %llu puts the data beyond the address space", what,
+                            (unsigned long long)t->byte_offset);
+    }
 
     /* Overlap.  Sorted by stride, every dim must step over everything the
      * dims with smaller strides can reach: stride >= 1 + sum (extent-1)*stride
@@ -345,7 +344,7 @@ dlcoll_status_t dlc_tensor_describe(const DLTensor *t, const char *what, dlc_ten
         expect *= t->shape[i];
     }
 
-    out->base = t->data ? (uint8_t *)base : NULL;
+    out->base = t->data ? (uint8_t *)t->data + t->byte_offset : NULL;
     out->dtype = t->dtype;
     out->elem_size = esize;
     out->numel = numel;

@@ -138,8 +138,6 @@ static dlcoll_status_t set_mode(shm_state *s, int mode, dlc_err *err)
     return DLCOLL_SUCCESS;
 }
 
-static dlcoll_status_t start_mapped(dlcoll_request *r, shm_state *s, dlc_err *err);
-
 static dlcoll_status_t shm_start(dlcoll_request *r, dlc_err *err)
 {
     shm_state *s = r->state;
@@ -148,17 +146,8 @@ static dlcoll_status_t shm_start(dlcoll_request *r, dlc_err *err)
     if (p->n == 1)
         return dlc_ag_place_own_block(p, NULL, err);
     dlcoll_status_t st = dlc_shm_seg_get(r->comm, &s->seg, err);
-    if (st == DLCOLL_IN_PROGRESS)
-        return DLCOLL_SUCCESS; /* the creator has not made it yet: advance() retries */
     if (st != DLCOLL_SUCCESS)
         return st;
-    return start_mapped(r, s, err);
-}
-
-/* The rest of start, once the segment is mapped. */
-static dlcoll_status_t start_mapped(dlcoll_request *r, shm_state *s, dlc_err *err)
-{
-    dlc_ag_plan *p = &s->plan;
     s->chunk = s->seg->slot_bytes;
     /* Stream when the outputs of all members (n * n * bytes) outgrow the cache. */
     const dlc_settings *set = &r->w->settings;
@@ -327,11 +316,9 @@ static dlcoll_status_t read_chunk(dlcoll_request *r, shm_state *s, int p, dlc_er
         return DLCOLL_SUCCESS;
     }
     const dlc_shm_ctl *pc = &g->ctl[p];
-    dlc_cma_pin *pin = &g->cma_pin[p];
-    if (!pin->pid) {
+    if (!g->cma_verified[p]) {
         uint64_t cookie = 0;
-        pid_t pid = pc->pid;
-        int e = dlc_cma_read_u64(pid, pc->cookie_addr, &cookie);
+        int e = dlc_cma_read_u64(pc->pid, pc->cookie_addr, &cookie);
         if (e)
             return cma_failed(r, pw, e, "its identity cookie", err);
         if (cookie != pc->cookie)
@@ -339,29 +326,24 @@ static dlcoll_status_t read_chunk(dlcoll_request *r, shm_state *s, int p, dlc_er
                             "pid %d is not rank %d (its memory does not hold the rank's cookie): "
                             "are the ranks in different pid namespaces with one host name? unset "
                             "DLCOLL_SHM_CMA_MIN",
-                            (int)pid, pw);
-        if ((e = dlc_cma_pin_open(pin, pid)) != 0)
-            return cma_failed(r, pw, e, "its identity", err);
+                            (int)pc->pid, pw);
+        g->cma_verified[p] = 1;
     }
-    /* The pid pinned once; the segment's copy must not have moved since. */
-    if (pc->pid != pin->pid)
-        return dlc_fail(err, DLCOLL_ERR_TRANSPORT,
-                        "rank %d's pid in the shared segment changed from %d to %d: refusing to "
-                        "read another process",
-                        pw, (int)pin->pid, (int)pc->pid);
-    struct iovec rem[DLC_SHM_CMA_RUNS];
-    char why[160];
-    int bad = dlc_cma_check_runs(sc->run_addr, sc->run_len, sc->n_runs, DLC_SHM_CMA_RUNS, pl->bytes,
-                                 rem, why, sizeof why);
-    if (bad)
-        return dlc_fail(err, bad == EMSGSIZE ? DLCOLL_ERR_MISMATCH : DLCOLL_ERR_TRANSPORT,
-                        "rank %d (pid %d) published %s: refused", pw, (int)pin->pid, why);
     uint32_t n = sc->n_runs;
-    int e = dlc_cma_pin_check(pin);
-    if (e == 0)
-        e = dlc_cma_read(pin->pid, rem, (int)n, t, boff, pl->bytes);
-    if (e == 0)
-        e = dlc_cma_pin_check(pin); /* not replaced while we read */
+    if (n == 0 || n > DLC_SHM_CMA_RUNS)
+        return dlc_fail(err, DLCOLL_ERR_TRANSPORT, "rank %d published %u memory runs", pw,
+                        (unsigned)n);
+    struct iovec rem[DLC_SHM_CMA_RUNS];
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        rem[i].iov_base = (void *)(uintptr_t)sc->run_addr[i];
+        rem[i].iov_len = (size_t)sc->run_len[i];
+        total += rem[i].iov_len;
+    }
+    if (total != pl->bytes)
+        return dlc_fail(err, DLCOLL_ERR_MISMATCH, "rank %d published %zu bytes, expected %zu", pw,
+                        total, pl->bytes);
+    int e = dlc_cma_read(pc->pid, rem, (int)n, t, boff, pl->bytes);
     if (e)
         return cma_failed(r, pw, e, "its block", err);
     /* Still published: the peer did not give up (and hand its buffer back to
@@ -394,16 +376,6 @@ static dlcoll_status_t shm_advance(dlcoll_request *r, int *progressed, dlc_err *
     int n = p->n, me = p->rank;
     if (n == 1)
         return DLCOLL_SUCCESS;
-    if (!s->seg) {
-        dlcoll_status_t st = dlc_shm_seg_get(r->comm, &s->seg, err);
-        if (st == DLCOLL_IN_PROGRESS)
-            return st;
-        if (st == DLCOLL_SUCCESS)
-            st = start_mapped(r, s, err);
-        if (st != DLCOLL_SUCCESS)
-            return st;
-        *progressed = 1;
-    }
     dlc_shm_seg *g = s->seg;
     int q;
     /* Publish this member's CMA verdict as soon as it can (a peer may be
