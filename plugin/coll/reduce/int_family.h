@@ -50,4 +50,31 @@
     }                                                                                              \
     static const dlc_red_kernels NAME##_kernels = {NAME##_first, NAME##_accum, NAME##_final};
 
+/* The eight integer dtypes' kernels, named P##i8 .. P##u64, and
+ * `static const dlc_red_kernels *SELECT(DLDataType dt)`: dt's table, NULL
+ * for a dtype that is not an integer of 8 to 64 bits.  kernels_int.c and
+ * kernels_avx2.c each expand it once. */
+#define DLC_INT_FAMILY(P, SELECT)                                                                  \
+    DLC_INT_KERNELS(P##i8, int8_t, uint8_t, int64_t)                                               \
+    DLC_INT_KERNELS(P##i16, int16_t, uint16_t, int64_t)                                            \
+    DLC_INT_KERNELS(P##i32, int32_t, uint32_t, int64_t)                                            \
+    DLC_INT_KERNELS(P##i64, int64_t, uint64_t, int64_t)                                            \
+    DLC_INT_KERNELS(P##u8, uint8_t, uint8_t, uint64_t)                                             \
+    DLC_INT_KERNELS(P##u16, uint16_t, uint16_t, uint64_t)                                          \
+    DLC_INT_KERNELS(P##u32, uint32_t, uint32_t, uint64_t)                                          \
+    DLC_INT_KERNELS(P##u64, uint64_t, uint64_t, uint64_t)                                          \
+    static const dlc_red_kernels *SELECT(DLDataType dt)                                            \
+    {                                                                                              \
+        if (dt.lanes != 1 || (dt.code != kDLInt && dt.code != kDLUInt))                            \
+            return NULL;                                                                           \
+        int s = dt.code == kDLInt;                                                                 \
+        switch (dt.bits) {                                                                         \
+        case 8: return s ? &P##i8_kernels : &P##u8_kernels;                                        \
+        case 16: return s ? &P##i16_kernels : &P##u16_kernels;                                     \
+        case 32: return s ? &P##i32_kernels : &P##u32_kernels;                                     \
+        case 64: return s ? &P##i64_kernels : &P##u64_kernels;                                     \
+        default: return NULL;                                                                      \
+        }                                                                                          \
+    }
+
 #endif
